@@ -21,7 +21,7 @@ cnn_status cnn_fail_context(cnn_status status, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_msg, sizeof old);
-    snprintf(last_msg, sizeof last_msg, "%s: %s", prefix, old);
+    snprintf(last_msg, sizeof last_msg, "%s: %.*s", prefix, (int)(sizeof last_msg - strlen(prefix) - 3), old);
     return status;
 }
 

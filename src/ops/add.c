@@ -1,0 +1,55 @@
+/* add.c — elementwise sum of two tensors of the same shape (residual connections). The
+ * gradient passes unchanged to both inputs. */
+#include "core/error.h"
+#include "core/plan.h"
+#include "ops/layout.h"
+#include "ops/ops.h"
+
+static cnn_status add_compile(plan *p, int nid) { return CNN_OK; }
+
+static void add_forward(plan *p, int nid) {
+    node *n = &plan_graph(p)->nodes[nid];
+    const float *a = plan_val(p, n->in[0]), *b = plan_val(p, n->in[1]);
+    float *y = plan_val(p, n->out[0]);
+    size_t len = blk_size(blk_of(p, n->out[0]));
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < len; i++) y[i] = a[i] + b[i];
+}
+
+/* dx (+)= dy over the whole buffer */
+static void pass_grad(plan *p, int nid, int slot, const float *dy, size_t len) {
+    node *n = &plan_graph(p)->nodes[nid];
+    if (!plan_needs_grad(p, n->in[slot])) return;
+    float *dx = plan_grad(p, n->in[slot]);
+    if (plan_grad_accum(p, nid, slot)) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < len; i++) dx[i] += dy[i];
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < len; i++) dx[i] = dy[i];
+    }
+}
+
+static void add_backward(plan *p, int nid) {
+    node *n = &plan_graph(p)->nodes[nid];
+    const float *dy = plan_grad(p, n->out[0]);
+    size_t len = blk_size(blk_of(p, n->out[0]));
+    pass_grad(p, nid, 0, dy, len);
+    pass_grad(p, nid, 1, dy, len);
+}
+
+static const op_def add_op = {"add", add_compile, add_forward, add_backward, NULL, NULL};
+
+int op_add(graph *g, int a, int b) {
+    if (!graph_ok(g) || a < 0 || b < 0) return -1;
+    a = op_to_blocked(g, a);
+    b = op_to_blocked(g, b);
+    if (a < 0 || b < 0) return -1;
+    const tensor *ta = graph_tensor(g, a), *tb = graph_tensor(g, b);
+    if (ta->c != tb->c || ta->h != tb->h || ta->w != tb->w)
+        return graph_fail(g, cnn_fail(CNN_ERR_SHAPE, "%sadd: shapes %dx%dx%d and %dx%dx%d differ", g->scope, ta->c,
+                                      ta->h, ta->w, tb->c, tb->h, tb->w));
+    int in[2] = {a, b};
+    int nid = graph_add_node(g, &add_op, "add", in, 2, NULL);
+    return graph_node_output(g, nid, ta->c, ta->h, ta->w, LAYOUT_BLOCKED);
+}

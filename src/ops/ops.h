@@ -1,0 +1,57 @@
+/* ops.h — the builder functions of every op: each appends a node to the graph and returns the
+ * id of its output tensor (-1 once the graph is in error). Each op lives in src/ops/<name>.c
+ * with its forward and backward, and is tested in tests/test_<name>.c or test_ops_gradcheck.c. */
+#ifndef CNN_OPS_H
+#define CNN_OPS_H
+#include "core/graph.h"
+
+typedef struct conv_cfg {
+    int out_c, k, stride, pad, dilation, groups;
+    bool bias;
+    enum param_init init;      /* weight init (bias, when present, is PyTorch's default) */
+} conv_cfg;
+
+/* conv2d: square kernel k, stride, zero padding pad, dilation, groups (groups == in_c: depthwise). */
+int op_conv2d(graph *g, int x, const char *name, const conv_cfg *cfg);
+/* Convenience: k×k conv, stride s, padding k/2, no bias, torchvision's init (kaiming normal, fan_out). */
+int op_conv(graph *g, int x, const char *name, int out_c, int k, int stride);
+
+/* Batch norm: training uses batch statistics and updates running ones (momentum 0.1, unbiased
+ * variance, as PyTorch); evaluation uses the running statistics. */
+int op_batchnorm(graph *g, int x, const char *name);
+int op_batchnorm_ex(graph *g, int x, const char *name, float eps, float momentum);
+
+int op_relu(graph *g, int x);
+int op_sigmoid(graph *g, int x);
+int op_tanh(graph *g, int x);
+int op_silu(graph *g, int x);
+
+/* Pools. ceil_mode as PyTorch's. Average pooling counts padding like PyTorch's default. */
+int op_maxpool(graph *g, int x, int k, int stride, int pad, bool ceil_mode);
+int op_avgpool(graph *g, int x, int k, int stride, int pad, bool ceil_mode);
+int op_global_avgpool(graph *g, int x);
+
+/* Linear (fully connected) over the flattened c×h×w input; output is plain batch×out. */
+int op_linear(graph *g, int x, const char *name, int out, bool bias);
+
+/* Dropout: inverted scaling 1/(1-p) in training, identity in evaluation. */
+int op_dropout(graph *g, int x, float p);
+
+int op_add(graph *g, int a, int b);
+/* Elementwise product; b may also be c×1×1 (broadcast over space, as SE's channel weights). */
+int op_mul(graph *g, int a, int b);
+int op_concat(graph *g, const int *xs, int n);
+/* Channels [c0, c1) of x. */
+int op_slice(graph *g, int x, int c0, int c1);
+/* The same values in the blocked layout (no-op when x already is). */
+int op_to_blocked(graph *g, int x);
+
+/* Softmax cross-entropy on logits (plain batch×classes) against the plan's labels, mean over
+ * the batch; label_smoothing as PyTorch's CrossEntropyLoss. Returns the node id. */
+int op_softmax_xent(graph *g, int logits, float weight, float label_smoothing, bool main);
+/* Attach a cross-entropy loss to every graph output (main weight 1, aux heads their weight). */
+void graph_attach_losses(graph *g, float label_smoothing);
+
+/* shared by op files */
+int op_in_channels(const graph *g, int x);
+#endif

@@ -1,0 +1,26 @@
+/* gradcheck.h — finite-difference check of a subgraph's gradients. The subgraph under test is
+ * built on an input x (which requires a gradient); the scalar checked is L = Σ r·y with fixed
+ * random r (a probe op defined in gradcheck.c), or the cross-entropy when the output is logits.
+ * Analytic gradients of x and of every trainable parameter are compared with central
+ * differences of L at a sample of coordinates. */
+#ifndef CNN_GRADCHECK_H
+#define CNN_GRADCHECK_H
+#include <stdbool.h>
+#include "core/graph.h"
+
+typedef int (*gc_build)(graph *g, int x, void *ctx);
+
+typedef struct gc_opts {
+    int batch, c, h, w;
+    float eps;             /* finite-difference step (default 1e-2) */
+    double rtol, atol;     /* default 2e-2, 2e-3 */
+    int samples;           /* coordinates checked per tensor (default 24) */
+    bool distinct_inputs;  /* inputs a shuffled grid spaced 3·eps apart (max pooling, ReLU kinks) */
+    bool xent;             /* output is logits: check softmax cross-entropy against labels */
+    float smoothing;
+    uint64_t seed;
+} gc_opts;
+
+/* Returns the number of failed comparisons (0: pass); prints a line per tensor. */
+int gradcheck(const char *name, gc_build build, void *ctx, gc_opts o);
+#endif

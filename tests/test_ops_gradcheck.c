@@ -1,0 +1,109 @@
+/* test_ops_gradcheck.c — every op's backward against central finite differences (gradcheck.h):
+ * convolutions of every kind, batch norm, activations, pools, linear, dropout, add, mul,
+ * concat, slice, cross-entropy, and a small residual network end to end. */
+#include <stdlib.h>
+#include "gradcheck.h"
+#include "ops/ops.h"
+#include "testutil.h"
+
+static int b_conv(graph *g, int x, void *ctx) {
+    const conv_cfg *c = ctx;
+    return op_conv2d(g, x, "conv", c);
+}
+
+static int b_bn(graph *g, int x, void *ctx) { return op_batchnorm(g, op_conv(g, x, "conv", 12, 3, 1), "bn"); }
+static int b_relu(graph *g, int x, void *ctx) { return op_relu(g, op_to_blocked(g, x)); }
+static int b_sigmoid(graph *g, int x, void *ctx) { return op_sigmoid(g, op_to_blocked(g, x)); }
+static int b_sigmoid_padded(graph *g, int x, void *ctx) { return op_sigmoid(g, op_conv(g, x, "conv", 5, 3, 1)); }
+static int b_tanh(graph *g, int x, void *ctx) { return op_tanh(g, op_to_blocked(g, x)); }
+static int b_silu(graph *g, int x, void *ctx) { return op_silu(g, op_to_blocked(g, x)); }
+static int b_maxpool(graph *g, int x, void *ctx) { return op_maxpool(g, x, 2, 2, 0, false); }
+static int b_maxpool_ceil(graph *g, int x, void *ctx) { return op_maxpool(g, x, 3, 2, 1, true); }
+static int b_avgpool(graph *g, int x, void *ctx) { return op_avgpool(g, x, 3, 1, 1, false); }
+static int b_gap(graph *g, int x, void *ctx) { return op_global_avgpool(g, x); }
+static int b_linear4d(graph *g, int x, void *ctx) { return op_linear(g, op_conv(g, x, "conv", 12, 3, 2), "fc", 7, true); }
+static int b_linear2d(graph *g, int x, void *ctx) {
+    int h = op_relu(g, op_linear(g, x, "fc1", 9, true));
+    return op_linear(g, h, "fc2", 4, true);
+}
+static int b_dropout(graph *g, int x, void *ctx) { return op_dropout(g, op_to_blocked(g, x), 0.3f); }
+static int b_add_shared(graph *g, int x, void *ctx) {
+    int a = op_conv(g, x, "conv", 12, 3, 1);
+    return op_add(g, op_tanh(g, a), a); /* a feeds two consumers: gradients accumulate */
+}
+static int b_mul(graph *g, int x, void *ctx) {
+    int a = op_conv(g, x, "conv", 12, 3, 1);
+    return op_mul(g, a, op_sigmoid(g, a));
+}
+static int b_mul_bcast(graph *g, int x, void *ctx) {
+    int a = op_conv(g, x, "conv", 12, 3, 1);
+    int s = op_sigmoid(g, op_global_avgpool(g, a));
+    return op_mul(g, a, s);
+}
+static int b_concat(graph *g, int x, void *ctx) {
+    int a = op_conv(g, x, "conv1", 12, 3, 1);
+    int b = op_conv(g, x, "conv2", 5, 1, 1);
+    int parts[3] = {a, b, a};
+    return op_concat(g, parts, 3);
+}
+static int b_slice(graph *g, int x, void *ctx) {
+    int a = op_conv(g, x, "conv", 20, 3, 1);
+    return op_add(g, op_slice(g, a, 3, 11), op_slice(g, a, 12, 20));
+}
+static int b_xent(graph *g, int x, void *ctx) { return op_linear(g, x, "fc", 6, true); }
+static int b_resnet(graph *g, int x, void *ctx) {
+    int h = op_relu(g, op_batchnorm(g, op_conv(g, x, "conv1", 8, 3, 1), "bn1"));
+    int y = op_relu(g, op_batchnorm(g, op_conv(g, h, "c2", 16, 3, 2), "bn2"));
+    y = op_batchnorm(g, op_conv(g, y, "c3", 16, 3, 1), "bn3");
+    int sc = op_batchnorm(g, op_conv(g, h, "sc", 16, 1, 2), "bnsc");
+    y = op_relu(g, op_add(g, y, sc));
+    return op_linear(g, op_global_avgpool(g, y), "fc", 5, true);
+}
+
+int main(void) {
+    gc_opts small = {.batch = 2, .c = 3, .h = 7, .w = 6};
+    gc_opts wide = {.batch = 2, .c = 16, .h = 6, .w = 5};
+    conv_cfg plain3 = {5, 3, 1, 1, 1, 1, true, INIT_UNIFORM_FAN_IN};
+    conv_cfg strided = {12, 3, 2, 1, 1, 1, false, INIT_KAIMING_NORMAL_OUT};
+    conv_cfg dilated = {8, 3, 1, 2, 2, 1, true, INIT_UNIFORM_FAN_IN};
+    conv_cfg grouped = {12, 3, 1, 1, 1, 4, true, INIT_UNIFORM_FAN_IN};
+    conv_cfg depthwise = {16, 3, 2, 1, 1, 16, false, INIT_UNIFORM_FAN_IN};
+    conv_cfg pointwise = {24, 1, 1, 0, 1, 1, false, INIT_UNIFORM_FAN_IN};
+    conv_cfg k5 = {6, 5, 1, 2, 1, 1, true, INIT_UNIFORM_FAN_IN};
+    gradcheck("conv 3x3, plain 3-channel input, bias", b_conv, &plain3, small);
+    gradcheck("conv 3x3 stride 2, blocked input", b_conv, &strided, wide);
+    gradcheck("conv dilation 2", b_conv, &dilated, wide);
+    gradcheck("conv groups 4", b_conv, &grouped, wide);
+    gradcheck("conv depthwise stride 2", b_conv, &depthwise, wide);
+    gradcheck("conv 1x1", b_conv, &pointwise, wide);
+    gradcheck("conv 5x5 pad 2", b_conv, &k5, small);
+    gradcheck("batchnorm (training), 12 channels", b_bn, NULL, small);
+    gc_opts kinks = wide;
+    kinks.distinct_inputs = true;
+    gradcheck("relu", b_relu, NULL, kinks);
+    gradcheck("sigmoid", b_sigmoid, NULL, wide);
+    gradcheck("sigmoid on 5 channels (padding stays zero)", b_sigmoid_padded, NULL, small);
+    gradcheck("tanh", b_tanh, NULL, wide);
+    gradcheck("silu", b_silu, NULL, wide);
+    gradcheck("maxpool 2x2/2", b_maxpool, NULL, kinks);
+    gradcheck("maxpool 3x3/2 pad 1 ceil", b_maxpool_ceil, NULL, kinks);
+    gradcheck("avgpool 3x3/1 pad 1", b_avgpool, NULL, wide);
+    gradcheck("global avgpool", b_gap, NULL, wide);
+    gradcheck("linear on 4-D blocked features", b_linear4d, NULL, small);
+    gc_opts flat = {.batch = 3, .c = 10, .h = 1, .w = 1};
+    gradcheck("linear, relu, linear on 2-D", b_linear2d, NULL, flat);
+    gradcheck("dropout p=0.3", b_dropout, NULL, wide);
+    gradcheck("add with a shared input", b_add_shared, NULL, small);
+    gradcheck("mul same shape", b_mul, NULL, small);
+    gradcheck("mul broadcast (squeeze-excitation)", b_mul_bcast, NULL, small);
+    gradcheck("concat 12+5+12 channels", b_concat, NULL, small);
+    gradcheck("slice", b_slice, NULL, small);
+    gc_opts xent = flat;
+    xent.xent = true;
+    gradcheck("softmax cross-entropy", b_xent, NULL, xent);
+    xent.smoothing = 0.1f;
+    gradcheck("softmax cross-entropy, smoothing 0.1", b_xent, NULL, xent);
+    gc_opts net = {.batch = 4, .c = 3, .h = 8, .w = 8, .xent = true};
+    gradcheck("residual network (conv, bn, relu, add, pool, fc)", b_resnet, NULL, net);
+    return test_report("test_ops_gradcheck");
+}
