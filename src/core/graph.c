@@ -277,31 +277,36 @@ float *graph_param_grad(const graph *g, int pid) {
     return (float *)(g->arena + g->grads_off + g->params[pid].grad_off);
 }
 
-cnn_status graph_param_read(const graph *g, int pid, float *canonical) {
-    const param *p = &g->params[pid];
+cnn_status param_to_canonical(const param *p, const void *physical, float *canonical) {
     if (p->dtype == PDT_I64) {
-        canonical[0] = (float)*(int64_t *)graph_param_data(g, pid);
+        canonical[0] = (float)*(const int64_t *)physical;
         return CNN_OK;
     }
-    return be_reorder_once(&p->md, graph_param_data(g, pid), &p->canon_md, canonical);
+    return be_reorder_once(&p->md, physical, &p->canon_md, canonical);
+}
+
+cnn_status param_from_canonical(const param *p, const float *canonical, void *physical) {
+    if (p->dtype == PDT_I64) {
+        *(int64_t *)physical = (int64_t)canonical[0];
+        return CNN_OK;
+    }
+    memset(physical, 0, p->bytes); /* padded regions of blocked layouts must stay zero */
+    return be_reorder_once(&p->canon_md, canonical, &p->md, physical);
+}
+
+cnn_status graph_param_read(const graph *g, int pid, float *canonical) {
+    return param_to_canonical(&g->params[pid], graph_param_data(g, pid), canonical);
 }
 
 cnn_status graph_param_grad_read(const graph *g, int pid, float *canonical) {
     const param *p = &g->params[pid];
     if (!param_trainable(p)) return cnn_fail(CNN_ERR_ARG, "parameter %s has no gradient", p->name);
-    return be_reorder_once(&p->md, graph_param_grad(g, pid), &p->canon_md, canonical);
+    return param_to_canonical(p, graph_param_grad(g, pid), canonical);
 }
 
 cnn_status graph_param_write(graph *g, int pid, const float *canonical) {
-    param *p = &g->params[pid];
     g->version++;
-    if (p->dtype == PDT_I64) {
-        *(int64_t *)graph_param_data(g, pid) = (int64_t)canonical[0];
-        return CNN_OK;
-    }
-    /* padded regions of blocked layouts must stay zero */
-    memset(graph_param_data(g, pid), 0, p->bytes);
-    return be_reorder_once(&p->canon_md, canonical, &p->md, graph_param_data(g, pid));
+    return param_from_canonical(&g->params[pid], canonical, graph_param_data(g, pid));
 }
 
 static void init_values(const param *p, uint64_t key, float *v, int64_t n) {

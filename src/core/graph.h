@@ -145,6 +145,9 @@ float *graph_param_data(const graph *g, int pid);
 float *graph_param_grad(const graph *g, int pid);
 bool param_trainable(const param *p);
 int64_t param_numel(const param *p);
+/* Convert a buffer in a parameter's physical layout to PyTorch's layout and back (padding zeroed). */
+cnn_status param_to_canonical(const param *p, const void *physical, float *canonical);
+cnn_status param_from_canonical(const param *p, const float *canonical, void *physical);
 cnn_status graph_param_read(const graph *g, int pid, float *canonical);
 cnn_status graph_param_write(graph *g, int pid, const float *canonical);
 cnn_status graph_param_grad_read(const graph *g, int pid, float *canonical);

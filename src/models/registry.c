@@ -1,0 +1,62 @@
+/* registry.c — names to builders, defaults, and model construction. */
+#include <string.h>
+#include "core/error.h"
+#include "models/models.h"
+#include "ops/ops.h"
+
+static const model_def *const families[] = {convnet_models, plain_residual_models, resnet_cifar_models};
+
+const model_def *model_at(int i) {
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++)
+        for (const model_def *m = families[f]; m->name; m++)
+            if (i-- == 0) return m;
+    return NULL;
+}
+
+const model_def *model_find(const char *name) {
+    for (int i = 0; model_at(i); i++)
+        if (strcmp(model_at(i)->name, name) == 0) return model_at(i);
+    return NULL;
+}
+
+void model_defaults(model_cfg *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->dropout = -1;
+}
+
+cnn_status model_build(model_cfg *cfg, graph **out) {
+    *out = NULL;
+    const model_def *m = model_find(cfg->name);
+    if (!m) return cnn_fail(CNN_ERR_ARG, "unknown model '%s' (cnn models lists them)", cfg->name);
+    if (!cfg->in_c) cfg->in_c = m->c;
+    if (!cfg->in_h) cfg->in_h = m->h;
+    if (!cfg->in_w) cfg->in_w = m->w;
+    if (!cfg->classes) cfg->classes = m->classes;
+    if (cfg->in_c <= 0 || cfg->in_h <= 0 || cfg->in_w <= 0 || cfg->in_c > 4096 || cfg->in_h > 8192 || cfg->in_w > 8192)
+        return cnn_fail(CNN_ERR_ARG, "%s: input %dx%dx%d is not a valid image shape", m->name, cfg->in_c, cfg->in_h,
+                        cfg->in_w);
+    if (cfg->classes < 2 || cfg->classes > 1000000)
+        return cnn_fail(CNN_ERR_ARG, "%s: %d classes (want at least 2)", m->name, cfg->classes);
+    graph *g = graph_new();
+    if (!g) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    g->seed = cfg->seed;
+    g->model_name = strdup(m->name);
+    int x = graph_input(g, cfg->in_c, cfg->in_h, cfg->in_w);
+    int y = m->build(g, x, cfg, m->arg);
+    graph_set_output(g, y, OUTPUT_MAIN, 1.0f);
+    if (!graph_ok(g)) {
+        cnn_status st = cnn_fail_context(g->error, "building %s for input %dx%dx%d", m->name, cfg->in_c, cfg->in_h,
+                                         cfg->in_w);
+        graph_free(g);
+        return st;
+    }
+    *out = g;
+    return CNN_OK;
+}
+
+void model_list(FILE *f) {
+    for (int i = 0; model_at(i); i++) {
+        const model_def *m = model_at(i);
+        fprintf(f, "  %-16s %dx%dx%d  %s\n", m->name, m->c, m->h, m->w, m->about);
+    }
+}
