@@ -1,0 +1,129 @@
+"""test_checkpoint_roundtrip.py — a checkpoint cnn.c writes is a PyTorch state_dict: it loads into the PyTorch
+twin of the model (tools/torch_models.py) with load_state_dict(strict=True) once the "optimizer.*" tensors are
+set aside, and PyTorch's evaluation-mode logits on a batch match cnn.c's.
+
+For each case tools/parity.py writes weights and a batch; tests/progs/parity_run loads them, takes three SGD
+steps (so the weights, running statistics and momentum buffers are cnn.c's own), saves a checkpoint with
+ckpt_save and writes its evaluation logits. Checked:
+  - the metadata describes the model (name, input, classes, bn);
+  - the parameters and buffers equal, bit for bit, the values parity_run reports for the model in memory;
+  - every trainable parameter has its optimizer.<name>.momentum_buffer of the same shape, nothing else;
+  - PyTorch loads it strictly and its eval logits match cnn.c's: max|a-b| / max|b| <= 1e-4;
+  - cnn.c rebuilds the model from the checkpoint alone (ckpt_load_model) and gives the same logits (1e-6).
+
+    /usr/bin/python3 tests/test_checkpoint_roundtrip.py [--keep DIR]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+SOURCE = os.environ.get("CNN_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+BUILD = os.environ.get("CNN_BUILD_DIR", os.path.join(SOURCE, "build"))
+sys.path.insert(0, os.path.join(SOURCE, "tools"))
+
+import torch  # noqa: E402
+import parity  # noqa: E402
+import safetensors_io as sio  # noqa: E402
+import torch_models  # noqa: E402
+
+PARITY_RUN = os.path.join(BUILD, "tests", "parity_run")
+CASES = [  # (label, model, c×h×w, bn)
+    ("resnet20 3x32x32", "resnet20", (3, 32, 32), False),
+    ("convnet --bn 1x28x28", "convnet", (1, 28, 28), True),
+]
+BATCH, CLASSES = 8, 10
+TOL_TORCH, TOL_RELOAD = 1e-4, 1e-6
+
+
+def rel(a, b):
+    a, b = a.double(), b.double()
+    return (a - b).abs().max().item() / b.abs().max().item()
+
+
+def run(*args):
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    return subprocess.run([PARITY_RUN, *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+def check_case(label, model, shape, bn, workdir):
+    """(list of failures, summary figures)."""
+    fails, c, h, w = [], *shape
+    d = os.path.join(workdir, model + ("_bn" if bn else ""))
+    parity.generate(d, model, c, h, w, CLASSES, BATCH, bn=bn, steps=3)
+    ckpt = os.path.join(d, "model.safetensors")
+    r = run(d, "--save-ckpt", ckpt)
+    if r.returncode != 0:
+        return [f"parity_run exited with {r.returncode}: {r.stderr.strip()}"], ""
+    out, _ = sio.load(os.path.join(d, "out.safetensors"))
+    tensors, meta = sio.load(ckpt)
+
+    info = json.loads(meta.get("cnn", "{}")).get("model", {})
+    want = {"name": model, "input": [c, h, w], "classes": CLASSES, "bn": bn}
+    for k, v in want.items():
+        if info.get(k) != v:
+            fails.append(f"metadata model.{k} = {info.get(k)!r}, expected {v!r}")
+
+    state = {k: v for k, v in tensors.items() if not k.startswith("optimizer.")}
+    optim = {k: v for k, v in tensors.items() if k.startswith("optimizer.")}
+    for k, v in state.items():
+        mine = out.get("final." + k)
+        if mine is None or mine.dtype != v.dtype or not torch.equal(mine, v):
+            fails.append(f"{k}: the checkpoint's value is not the model's (parity_run final.{k})")
+
+    net = torch_models.build(model, c, h, w, CLASSES, bn=bn)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        return fails + [f"load_state_dict(strict=True) refused the checkpoint: {e}"], ""
+    expected = {f"optimizer.{k}.momentum_buffer": list(p.shape) for k, p in net.named_parameters()}
+    got = {k: list(v.shape) for k, v in optim.items()}
+    if got != expected:
+        missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+        wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])
+        fails.append(f"optimizer tensors: missing {missing[:3]}, unexpected {extra[:3]}, mis-shaped {wrong[:3]}")
+
+    net.eval()
+    batch, _ = sio.load(os.path.join(d, "batch.safetensors"))
+    with torch.no_grad():
+        torch_logits = net(batch["input"])
+    e_torch = rel(out["eval_logits"], torch_logits)
+    if not e_torch <= TOL_TORCH:
+        fails.append(f"eval logits, PyTorch on cnn.c's checkpoint vs cnn.c: {e_torch:.2e} > {TOL_TORCH:g}")
+
+    reload_path = os.path.join(d, "reload.safetensors")
+    r = run("--eval-ckpt", ckpt, "--batch", os.path.join(d, "batch.safetensors"), "--out", reload_path)
+    if r.returncode != 0:
+        return fails + [f"parity_run --eval-ckpt exited with {r.returncode}: {r.stderr.strip()}"], ""
+    reloaded, _ = sio.load(reload_path)
+    e_reload = rel(reloaded["eval_logits"], out["eval_logits"])
+    if not e_reload <= TOL_RELOAD:
+        fails.append(f"eval logits, cnn.c rebuilt from the checkpoint vs cnn.c: {e_reload:.2e} > {TOL_RELOAD:g}")
+    return fails, (f"{len(state)} tensors + {len(optim)} optimizer tensors; eval logits max|a-b|/max|b|: "
+                   f"PyTorch {e_torch:.1e}, cnn.c reloaded {e_reload:.1e}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--keep", help="directory to keep the files in (default: a temporary one)")
+    a = ap.parse_args()
+    if not os.path.exists(PARITY_RUN):
+        print(f"FAIL: {PARITY_RUN} is missing (build the project; CNN_BUILD_DIR={BUILD})", file=sys.stderr)
+        return 1
+    torch.set_num_threads(2)
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, model, shape, bn in CASES:
+            fails, figures = check_case(label, model, shape, bn, a.keep or tmp)
+            print(f"{'FAIL' if fails else 'ok':4s} {label:22s} {figures}")
+            for f in fails[:12]:
+                print(f"     {f}")
+            failed += bool(fails)
+    print(f"test_checkpoint_roundtrip: {failed} case(s) failed" if failed else "test_checkpoint_roundtrip: all pass")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

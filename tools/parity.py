@@ -1,0 +1,203 @@
+"""parity.py — PyTorch reference results for cnn.c's parity tests (tests/test_parity_torch.py).
+
+For one model it writes, into a directory:
+  weights.safetensors  the model's state_dict (fixed torch seed; batch-norm affine parameters and running
+                       statistics randomized so that they are exercised, not left at 1/0)
+  batch.safetensors    "input" (batch×c×h×w float32) and "labels" (int64), with the run's settings as
+                       metadata (model, bn, dropout, classes, steps, lr, momentum, weight_decay) that
+                       tests/progs/parity_run.c reads
+  ref.safetensors      what PyTorch computes, in this order:
+      logits             training-mode forward of the loaded weights
+      loss               cross-entropy of those logits (float64 scalar)
+      grad.<param>       every parameter's gradient after backward
+      stats.<buffer>     batch-norm running statistics after that forward (num_batches_tracked too)
+      sgd_losses         the losses of `steps` SGD steps (torch.optim.SGD, lr, momentum, weight decay), each a
+                         training-mode forward + backward + step on the same batch (float64 vector)
+      final.<key>        the state_dict after those steps
+      eval_logits        evaluation-mode forward at the end
+
+Command line:
+    /usr/bin/python3 tools/parity.py --model resnet20 --input 3x32x32 --batch 8 --out /tmp/p
+From Python:
+    import parity; ref = parity.generate("/tmp/p", "convnet", 1, 28, 28, bn=True)
+"""
+import argparse
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_io  # noqa: E402
+import torch_models  # noqa: E402
+
+
+def perturb_batchnorm(model, gen):
+    """Random gamma, beta and running statistics in every BatchNorm2d: the defaults (1, 0, 0, 1) would let
+    a scale/shift or a running-average bug hide."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+                m.num_batches_tracked.fill_(7)
+
+
+class ReluDecisions:
+    """Replays given ReLU decisions in training passes: forward hooks on every nn.ReLU replace relu(x) by
+    x * mask, whose gradient is mask * dy, as a ReLU with that mask. masks[p][k] is the k-th ReLU call of
+    training pass p. Records where a decision differs from PyTorch's own sign of x, and how close to the
+    kink that x is: (pass, k, count, max |x| over the differing elements / max |x| of the tensor)."""
+
+    def __init__(self, model, masks):
+        self.masks, self.pass_, self.k, self.flips = masks, None, 0, []
+        for m in model.modules():
+            if isinstance(m, nn.ReLU):
+                m.register_forward_hook(self.hook)
+
+    def start(self, pass_):
+        self.pass_, self.k = pass_, 0
+
+    def stop(self):
+        if self.pass_ is not None and self.k != len(self.masks[self.pass_]):
+            raise ValueError(f"training pass {self.pass_}: {self.k} ReLU calls, {len(self.masks[self.pass_])} masks")
+        self.pass_ = None
+
+    def hook(self, module, inputs, output):
+        if self.pass_ is None:
+            return None
+        x = inputs[0]
+        if self.k >= len(self.masks[self.pass_]):
+            raise ValueError(f"training pass {self.pass_}: more ReLU calls than the {self.k} masks")
+        mask = self.masks[self.pass_][self.k].to(torch.bool)
+        if mask.numel() == x.numel():
+            mask = mask.reshape(x.shape)  # cnn.c's linear outputs are batch×c×1×1
+        else:
+            raise ValueError(f"pass {self.pass_} ReLU {self.k}: mask {list(mask.shape)}, input {list(x.shape)}")
+        differ = (x > 0) != mask
+        if differ.any():
+            scale = x.detach().abs().max().item()
+            self.flips.append((self.pass_, self.k, int(differ.sum()), x.detach()[differ].abs().max().item() / scale))
+        self.k += 1
+        return x * mask.to(x.dtype)
+
+
+def buffers_of(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if k not in dict(model.named_parameters())}
+
+
+def f32(t):
+    return t.detach().to(torch.float32).clone() if t.is_floating_point() else t.detach().clone()
+
+
+def generate(out, model_name, in_c, h, w, classes=10, batch=8, bn=False, dropout=0.0, steps=3, lr=0.1,
+             momentum=0.9, weight_decay=5e-4, seed=0, perturb=True, dtype=torch.float32, relu_masks=None):
+    """Write weights/batch/ref safetensors into `out` and return the reference dict. dtype=torch.float64
+    computes the reference in double precision from the same float32 weights and batch (to tell, when
+    cnn.c and PyTorch's float32 differ, which of the two is off). relu_masks (a list per training pass of
+    the ReLU decisions, as tests/progs/parity_run --masks writes them) replays those decisions; the
+    differences from PyTorch's own are then in ref["relu_flips"] (a list, not saved)."""
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    model = torch_models.build(model_name, in_c, h, w, classes, bn=bn, dropout=dropout)
+    if perturb:
+        perturb_batchnorm(model, gen)
+    safetensors_io.save(os.path.join(out, "weights.safetensors"), {k: f32(v) for k, v in model.state_dict().items()})
+    x = torch.randn(batch, in_c, h, w, generator=gen)
+    y = torch.randint(0, classes, (batch,), generator=gen, dtype=torch.int64)
+    meta = {"model": model_name, "bn": str(int(bn)), "dropout": repr(float(dropout)), "classes": str(classes),
+            "steps": str(steps), "lr": repr(lr), "momentum": repr(momentum), "weight_decay": repr(weight_decay)}
+    safetensors_io.save(os.path.join(out, "batch.safetensors"), {"input": x, "labels": y}, meta)
+
+    model = model.to(dtype)
+    x = x.to(dtype)
+    ref = {}
+    decisions = ReluDecisions(model, relu_masks) if relu_masks is not None else None
+
+    def train_forward(pass_):
+        if decisions:
+            decisions.start(pass_)
+        logits = model(x)
+        if decisions:
+            decisions.stop()
+        return logits
+
+    model.train()
+    logits = train_forward(0)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    ref["logits"] = f32(logits)
+    ref["loss"] = torch.tensor(loss.item(), dtype=torch.float64)
+    for k, p in model.named_parameters():
+        ref["grad." + k] = f32(p.grad)
+    for k, v in buffers_of(model).items():
+        ref["stats." + k] = f32(v)
+
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    losses = []
+    for step in range(steps):
+        opt.zero_grad()
+        step_loss = F.cross_entropy(train_forward(step + 1), y)
+        step_loss.backward()
+        opt.step()
+        losses.append(step_loss.item())
+    ref["sgd_losses"] = torch.tensor(losses, dtype=torch.float64)
+    for k, v in model.state_dict().items():
+        ref["final." + k] = f32(v)
+    model.eval()
+    with torch.no_grad():
+        ref["eval_logits"] = f32(model(x))
+    safetensors_io.save(os.path.join(out, "ref.safetensors"), ref)
+    if decisions:
+        ref["relu_flips"] = decisions.flips
+    return ref
+
+
+def load_relu_masks(path):
+    """parity_run's --masks file as a list per training pass of the ReLU masks in call order."""
+    tensors, _ = safetensors_io.load(path)
+    passes = {}
+    for name, t in tensors.items():
+        _, p, k = name.split(".")
+        passes.setdefault(int(p), {})[int(k)] = t
+    return [[passes[p][k] for k in sorted(passes[p])] for p in sorted(passes)]
+
+
+def parse_shape(s):
+    parts = [int(v) for v in s.lower().split("x")]
+    if len(parts) != 3 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"{s!r}: expected CxHxW, e.g. 3x32x32")
+    return parts
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--input", type=parse_shape, default=[3, 32, 32], help="CxHxW (default 3x32x32)")
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--bn", action="store_true", help="convnet: batch norm after each convolution")
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-perturb", action="store_true", help="keep the batch-norm parameters as initialized")
+    ap.add_argument("--float64", action="store_true", help="compute the reference in double precision")
+    ap.add_argument("--out", required=True, help="directory for weights/batch/ref.safetensors")
+    a = ap.parse_args(argv)
+    c, h, w = a.input
+    ref = generate(a.out, a.model, c, h, w, a.classes, a.batch, a.bn, a.dropout, a.steps, a.lr, a.momentum,
+                   a.weight_decay, a.seed, not a.no_perturb, torch.float64 if a.float64 else torch.float32)
+    print(f"{a.model}: loss {ref['loss'].item():.6f}, SGD losses {[round(v, 6) for v in ref['sgd_losses'].tolist()]}, "
+          f"wrote {a.out}/{{weights,batch,ref}}.safetensors")
+
+
+if __name__ == "__main__":
+    main()
