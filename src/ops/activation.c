@@ -9,6 +9,7 @@
 typedef struct act_attr {
     dnnl_alg_kind_t fwd_alg, bwd_alg;
     bool bwd_uses_dst;
+    float alpha;           /* oneDNN's parameter: ReLU's negative slope (0), swish's beta (1) */
 } act_attr;
 
 typedef struct act_state {
@@ -28,7 +29,7 @@ static cnn_status act_compile(plan *p, int nid) {
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
     /* the *_use_dst_for_bwd algorithms compute the same forward; the backward reads y */
     CNN_TRY(be_check(dnnl_eltwise_forward_desc_init(&ed, train ? dnnl_forward_training : dnnl_forward_inference,
-                                                    a->bwd_uses_dst ? a->bwd_alg : a->fwd_alg, md, 1.0f, 0.0f),
+                                                    a->bwd_uses_dst ? a->bwd_alg : a->fwd_alg, md, a->alpha, 0.0f),
                      "eltwise forward"));
     CNN_TRY(be_pd(&fpd, &ed, NULL, NULL, 0, "eltwise forward"));
     cnn_status st = CNN_OK;
@@ -37,7 +38,7 @@ static cnn_status act_compile(plan *p, int nid) {
         plan_grad_overwrites(p, nid);
         if (a->bwd_uses_dst) plan_keep_output(p, nid, 0);
         else plan_keep_input(p, nid, 0);
-        st = be_check(dnnl_eltwise_backward_desc_init(&ed, a->bwd_alg, md, md, 1.0f, 0.0f), "eltwise backward");
+        st = be_check(dnnl_eltwise_backward_desc_init(&ed, a->bwd_alg, md, md, a->alpha, 0.0f), "eltwise backward");
         if (!st) st = be_pd(&pd, &ed, NULL, fpd, 0, "eltwise backward");
         if (!st) s->bwd = plan_prim(p, pd, &st);
         if (pd) dnnl_primitive_desc_destroy(pd);
@@ -73,20 +74,24 @@ static const op_def sigmoid_op = {"sigmoid", act_compile, act_forward, act_backw
 static const op_def tanh_op = {"tanh", act_compile, act_forward, act_backward, NULL, NULL};
 static const op_def silu_op = {"silu", act_compile, act_forward, act_backward, NULL, NULL};
 
-static int act(graph *g, int x, const op_def *op, dnnl_alg_kind_t fwd, dnnl_alg_kind_t bwd, bool uses_dst) {
+static int act(graph *g, int x, const op_def *op, dnnl_alg_kind_t fwd, dnnl_alg_kind_t bwd, bool uses_dst, float alpha) {
     if (!graph_ok(g) || x < 0) return -1;
     const tensor *t = graph_tensor(g, x);
     act_attr *a = malloc(sizeof *a);
     if (!a) return graph_fail(g, cnn_fail(CNN_ERR_NOMEM, "out of memory"));
-    *a = (act_attr){fwd, bwd, uses_dst};
+    *a = (act_attr){fwd, bwd, uses_dst, alpha};
     int nid = graph_add_node(g, op, op->type, &x, 1, a);
     return graph_node_output(g, nid, t->c, t->h, t->w, t->layout);
 }
 
-int op_relu(graph *g, int x) { return act(g, x, &relu_op, dnnl_eltwise_relu, dnnl_eltwise_relu_use_dst_for_bwd, true); }
-int op_sigmoid(graph *g, int x) {
-    return act(g, x, &sigmoid_op, dnnl_eltwise_logistic, dnnl_eltwise_logistic_use_dst_for_bwd, true);
+int op_relu(graph *g, int x) {
+    return act(g, x, &relu_op, dnnl_eltwise_relu, dnnl_eltwise_relu_use_dst_for_bwd, true, 0.0f);
 }
-int op_tanh(graph *g, int x) { return act(g, x, &tanh_op, dnnl_eltwise_tanh, dnnl_eltwise_tanh_use_dst_for_bwd, true); }
-/* swish with alpha 1 is SiLU: x * sigmoid(x) */
-int op_silu(graph *g, int x) { return act(g, x, &silu_op, dnnl_eltwise_swish, dnnl_eltwise_swish, false); }
+int op_sigmoid(graph *g, int x) {
+    return act(g, x, &sigmoid_op, dnnl_eltwise_logistic, dnnl_eltwise_logistic_use_dst_for_bwd, true, 0.0f);
+}
+int op_tanh(graph *g, int x) {
+    return act(g, x, &tanh_op, dnnl_eltwise_tanh, dnnl_eltwise_tanh_use_dst_for_bwd, true, 0.0f);
+}
+/* swish with beta 1 is SiLU: x * sigmoid(x) */
+int op_silu(graph *g, int x) { return act(g, x, &silu_op, dnnl_eltwise_swish, dnnl_eltwise_swish, false, 1.0f); }
