@@ -1,7 +1,69 @@
-/* cnn.c — the command-line front end (placeholder while the engine lands). */
+/* cnn.c — the command-line front end: `cnn <command> [options]`. Each command lives in
+ * tools/cmd_<command>.c; this file dispatches and holds what they share. */
 #include <stdio.h>
-#include "cnn.h"
-int main(void) {
-    printf("cnn %s\n", cnn_version());
-    return 0;
+#include <string.h>
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *about;
+} commands[] = {
+    {"train", cmd_train, "train a model (default: the TP ConvNet with batch norm on Fashion-MNIST)"},
+    {"eval", cmd_eval, "evaluate a checkpoint: loss, top-1, top-5, per-class accuracy, confusion matrix"},
+    {"summary", cmd_summary, "layers of a model: type, output shape, parameters, multiply-accumulates"},
+    {"models", cmd_models, "list the models cnn knows"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: cnn <command> [options]   (cnn <command> --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].about);
+    fprintf(f, "\ncnn.c %s — convolutional image classifiers in C on oneDNN\n", cnn_version());
+}
+
+int cli_run_parse(const char *cmd, const char *synopsis, const char *about, int argc, char **argv, cli_opt *opts,
+                  int nopts, char **pos, int max_pos, int *npos, bool *done) {
+    *done = false;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: cnn %s %s\n\n%s\n\noptions:\n", cmd, synopsis, about);
+            cli_help(stdout, opts, nopts);
+            *done = true;
+            return EXIT_OK;
+        }
+    }
+    char err[512];
+    if (cli_parse(argc, argv, opts, nopts, pos, max_pos, npos, err, sizeof err)) {
+        fprintf(stderr, "cnn %s: %s\nusage: cnn %s %s   (cnn %s --help for the options)\n", cmd, err, cmd, synopsis, cmd);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+int cli_fail(const char *cmd, cnn_status st) {
+    fprintf(stderr, "cnn %s: %s\n", cmd, cnn_last_error());
+    if (st == CNN_ERR_ARG) return EXIT_USAGE;
+    return st == CNN_ERR_DIVERGED ? EXIT_DIVERGED : EXIT_FAIL;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("cnn.c %s\n", cnn_version());
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "cnn: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
 }

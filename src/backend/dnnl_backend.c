@@ -100,7 +100,7 @@ const dnnl_memory_desc_t *be_query_md(const_dnnl_primitive_desc_t pd, dnnl_query
 
 /* oneDNN has no JIT kernel for some shapes (e.g. grouped convolutions with few channels per
  * group on AVX2): they run, ~1000x slower. Say so once per kind of primitive. */
-static void warn_reference(const_dnnl_primitive_desc_t pd, const char *what) {
+void be_warn_ref(const_dnnl_primitive_desc_t pd, const char *what) {
     static char seen[32][64];
     static int nseen;
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -124,7 +124,7 @@ cnn_status be_pd(dnnl_primitive_desc_t *pd, const void *op_desc, dnnl_primitive_
     dnnl_status_t s = dnnl_primitive_desc_create(pd, op_desc, attr, b->engine, hint);
     if (own) dnnl_primitive_attr_destroy(own);
     CNN_TRY(be_check(s, what));
-    if (!allow_ref && strncmp(be_impl(*pd), "ref", 3) == 0) warn_reference(*pd, what);
+    if (!allow_ref && strncmp(be_impl(*pd), "ref", 3) == 0) be_warn_ref(*pd, what);
     return CNN_OK;
 }
 

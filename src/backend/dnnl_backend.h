@@ -43,6 +43,8 @@ int be_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 cnn_status be_pd(dnnl_primitive_desc_t *pd, const void *op_desc, dnnl_primitive_attr_t attr,
                  const_dnnl_primitive_desc_t hint, int allow_ref, const char *what);
 const char *be_impl(const_dnnl_primitive_desc_t pd);
+/* The one-time warning be_pd gives for a reference kernel, for callers that chose one knowingly. */
+void be_warn_ref(const_dnnl_primitive_desc_t pd, const char *what);
 const dnnl_memory_desc_t *be_query_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index);
 /* An attribute object with scratchpad mode "user"; the caller destroys it. */
 dnnl_primitive_attr_t be_attr(void);

@@ -5,6 +5,7 @@
 #include "core/plan.h"
 #include "ops/ops.h"
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct conv_attr {
     conv_cfg cfg;
@@ -14,6 +15,7 @@ typedef struct conv_attr {
 typedef struct conv_state {
     int fwd, bwd_data, bwd_weights;       /* primitive handles, -1 if absent */
     int w_fwd_view, w_bwd_view, dw_view, db_view;
+    int src_blocked, to_blocked;          /* blocked copy of a plain input for backward weights, or -1 */
 } conv_state;
 
 static int out_size(int in, int k, int stride, int pad, int dil) {
@@ -52,6 +54,47 @@ static void make_descs(plan *p, int nid, conv_descs *d) {
     d->pad[0] = d->pad[1] = a->cfg.pad;
 }
 
+static cnn_status try_bwd_weights(const conv_descs *d, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *bias,
+                                  const_dnnl_primitive_desc_t fpd, int allow_ref, dnnl_primitive_desc_t *pd) {
+    dnnl_convolution_desc_t cd;
+    CNN_TRY(be_check(dnnl_dilated_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, src, &d->w, bias,
+                                                                          &d->dst, d->strides, d->dil, d->pad, d->pad),
+                     "convolution backward weights"));
+    return be_pd(pd, &cd, NULL, fpd, allow_ref, "convolution backward weights");
+}
+
+/* On AVX2 the JIT backward-weights kernel reads a plain input only with exactly 3 channels; for
+ * other first layers (1-channel MNIST) it reads a blocked copy of the input, made in backward. */
+static cnn_status bwd_weights_pd(plan *p, int nid, const conv_descs *d, const dnnl_memory_desc_t *bias,
+                                 const_dnnl_primitive_desc_t fpd, dnnl_primitive_desc_t *pd) {
+    conv_state *s = plan_state(p, nid);
+    CNN_TRY(try_bwd_weights(d, &d->src, bias, fpd, 1, pd));
+    if (strncmp(be_impl(*pd), "ref", 3) != 0) return CNN_OK;
+    if (d->src.format_desc.blocking.inner_nblks > 0) {
+        be_warn_ref(*pd, "convolution backward weights");
+        return CNN_OK;
+    }
+    dnnl_memory_desc_t blocked;
+    be_md_act(&blocked, (int)d->src.dims[0], (int)d->src.dims[1], (int)d->src.dims[2], (int)d->src.dims[3],
+              LAYOUT_BLOCKED);
+    dnnl_primitive_desc_t alt = NULL;
+    if (try_bwd_weights(d, &blocked, bias, fpd, 1, &alt) || strncmp(be_impl(alt), "ref", 3) == 0) {
+        if (alt) dnnl_primitive_desc_destroy(alt);
+        be_warn_ref(*pd, "convolution backward weights");
+        return CNN_OK;
+    }
+    dnnl_primitive_desc_destroy(*pd);
+    *pd = alt;
+    s->src_blocked = plan_request(p, nid, LIFE_BWD, &blocked, 0);
+    const backend *b = be_get();
+    dnnl_primitive_desc_t rpd;
+    CNN_TRY(be_check(dnnl_reorder_primitive_desc_create(&rpd, &d->src, b->engine, &blocked, b->engine, NULL), "reorder"));
+    cnn_status st;
+    s->to_blocked = plan_prim(p, rpd, &st);
+    dnnl_primitive_desc_destroy(rpd);
+    return st;
+}
+
 static cnn_status conv_compile(plan *p, int nid) {
     graph *g = plan_graph(p);
     node *n = &g->nodes[nid];
@@ -60,6 +103,7 @@ static cnn_status conv_compile(plan *p, int nid) {
     if (!s) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     s->fwd = s->bwd_data = s->bwd_weights = -1;
     s->w_fwd_view = s->w_bwd_view = s->dw_view = s->db_view = -1;
+    s->src_blocked = s->to_blocked = -1;
     plan_set_state(p, nid, s);
     conv_descs d;
     make_descs(p, nid, &d);
@@ -91,10 +135,7 @@ static cnn_status conv_compile(plan *p, int nid) {
     }
     if (!st && train) {
         plan_keep_input(p, nid, 0);
-        st = be_check(dnnl_dilated_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &d.src, &d.w,
-                                                                          bias, &d.dst, d.strides, d.dil, d.pad, d.pad),
-                      "convolution backward weights");
-        if (!st) st = be_pd(&pd, &cd, NULL, fpd, 0, "convolution backward weights");
+        st = bwd_weights_pd(p, nid, &d, bias, fpd, &pd);
         if (!st) s->bwd_weights = plan_prim(p, pd, &st);
         if (!st) st = plan_param_grad_use(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), &s->dw_view);
         if (!st && a->cfg.bias) st = plan_param_grad_use(p, nid, 1, &d.b, &s->db_view);
@@ -130,8 +171,14 @@ static void conv_backward(plan *p, int nid) {
         plan_run(p, s->bwd_data, 3, args);
         plan_grad_in_end(p, nid, 0);
     }
+    dnnl_memory_t src = plan_val_mem(p, n->in[0]);
+    if (s->to_blocked >= 0) {
+        dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, plan_buf_mem(p, s->src_blocked)}};
+        plan_run(p, s->to_blocked, 2, r);
+        src = plan_buf_mem(p, s->src_blocked);
+    }
     dnnl_exec_arg_t args[4] = {
-        {DNNL_ARG_SRC, plan_val_mem(p, n->in[0])},
+        {DNNL_ARG_SRC, src},
         {DNNL_ARG_DIFF_DST, dy},
         {DNNL_ARG_DIFF_WEIGHTS, plan_param_grad_begin(p, nid, 0, s->dw_view)},
     };

@@ -1,0 +1,77 @@
+/* cmd_summary.c — `cnn summary` and `cnn models`: a model's layers (type, output shape,
+ * parameters, multiply-accumulates per image) and totals; the list of models. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "core/error.h"
+#include "models/models.h"
+
+static int64_t node_params(const graph *g, const node *n) {
+    int64_t k = 0;
+    for (int i = 0; i < n->nparams; i++) {
+        const param *p = &g->params[n->params[i]];
+        if (param_trainable(p)) k += param_numel(p);
+    }
+    return k;
+}
+
+static void print_layers(const graph *g) {
+    printf("%-44s %-16s %-16s %12s %14s\n", "layer", "type", "output", "parameters", "MACs");
+    for (int i = 0; i < g->nnodes; i++) {
+        const node *n = &g->nodes[i];
+        if (!strcmp(n->op->type, "to_blocked") || !strcmp(n->op->type, "softmax_xent")) continue;
+        char shape[48] = "";
+        if (n->nout) {
+            const tensor *t = graph_tensor(g, n->out[0]);
+            snprintf(shape, sizeof shape, "%dx%dx%d", t->c, t->h, t->w);
+        }
+        int64_t macs = n->op->macs ? n->op->macs(g, n) : 0;
+        printf("%-44.44s %-16s %-16s %12lld %14lld\n", n->name, n->op->type, shape, (long long)node_params(g, n),
+               (long long)macs);
+    }
+}
+
+int cmd_summary(int argc, char **argv) {
+    model_cfg m;
+    model_defaults(&m);
+    m.name = "convnet";
+    int input[3] = {0, 0, 0};
+    bool layers = true;
+    cli_opt o[] = {
+        {"model", OPT_STRING, &m.name, "NAME", "network (cnn models lists them)"},
+        {"input", OPT_SHAPE, input, "CxHxW", "input shape (default: the model's)"},
+        {"classes", OPT_INT, &m.classes, "N", "classes (default: the model's)", 2, 1000000},
+        {"bn", OPT_FLAG, &m.bn, NULL, "convnet: batch norm after each convolution"},
+        {"dropout", OPT_FLOAT, &m.dropout, "P", "convnet: dropout before the classifier", -1, 0.99},
+        {"layers", OPT_FLAG, &layers, NULL, "print every layer (--no-layers: totals only)"},
+    };
+    int n = sizeof o / sizeof *o, npos;
+    bool done;
+    char *pos[1];
+    int rc = cli_run_parse("summary", "--model NAME [--input CxHxW] [--classes N]",
+                           "Prints the layers of a model with output shapes, parameter counts and multiply-accumulates\n"
+                           "per image, and the totals.",
+                           argc, argv, o, n, pos, 0, &npos, &done);
+    if (rc || done) return rc;
+    m.in_c = input[0];
+    m.in_h = input[1];
+    m.in_w = input[2];
+    graph *g;
+    cnn_status st = model_build(&m, &g);
+    if (st) return cli_fail("summary", st);
+    if (layers) print_layers(g);
+    int64_t total = graph_param_count(g, true), macs = graph_macs(g);
+    printf("%s, input %dx%dx%d, %d classes\n", m.name, m.in_c, m.in_h, m.in_w, m.classes);
+    printf("parameters: %lld (trainable)\n", (long long)total);
+    printf("multiply-accumulates per image: %lld (%.3f G)\n", (long long)macs, macs / 1e9);
+    graph_free(g);
+    return EXIT_OK;
+}
+
+int cmd_models(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("models (name, default input, description):\n");
+    model_list(stdout);
+    return EXIT_OK;
+}
