@@ -7,7 +7,7 @@ set -eu
 pkgs="build-essential cmake pkg-config libdnnl-dev zlib1g-dev libjpeg-dev libstb-dev libcairo2-dev
       libopenmpi-dev openmpi-bin dataset-fashion-mnist"
 if [ "${1:-}" = test ]; then
-  pkgs="$pkgs python3 python3-torch python3-torchvision python3-numpy python3-pil"
+  pkgs="$pkgs python3 python3-torch python3-torchvision python3-numpy python3-pil time"
 fi
 missing=""
 for p in $pkgs; do

@@ -11,6 +11,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Parse options; on --help print the help and return 0 with *done set; on misuse print the
  * message and the usage line and return EXIT_USAGE. */

@@ -13,6 +13,7 @@ static const struct {
     {"eval", cmd_eval, "evaluate a checkpoint: loss, top-1, top-5, per-class accuracy, confusion matrix"},
     {"summary", cmd_summary, "layers of a model: type, output shape, parameters, multiply-accumulates"},
     {"models", cmd_models, "list the models cnn knows"},
+    {"bench", cmd_bench, "time a model's training or inference step, with a per-op profile"},
 };
 
 static void usage(FILE *f) {

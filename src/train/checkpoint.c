@@ -5,6 +5,7 @@
 #include <string.h>
 #include "core/error.h"
 #include "core/plan.h"
+#include "ops/ops.h"
 
 void ckpt_info_free(ckpt_info *info) {
     if (info->class_names) {
@@ -262,7 +263,10 @@ cnn_status ckpt_load_model(const char *path, ckpt_info *info, graph **g_out, int
     graph *g = NULL;
     plan *p = NULL;
     cnn_status st = model_build(&info->model, &g);
-    if (!st) st = plan_create(g, batch, PLAN_EVAL, &p);
+    if (!st) {
+        graph_attach_losses(g, 0); /* evaluation reports the cross-entropy too */
+        st = graph_ok(g) ? plan_create(g, batch, PLAN_EVAL, &p) : g->error;
+    }
     if (!st) st = ckpt_load_params(&f, path, g);
     st_free(&f);
     if (st) {

@@ -1,0 +1,68 @@
+"""cnntest.py — helpers shared by the Python tests: where things are, running the cnn binary,
+writing small data sets in the real file formats, and a check counter."""
+import gzip
+import os
+import struct
+import subprocess
+import sys
+
+BUILD = os.environ.get("CNN_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "build"))
+SOURCE = os.environ.get("CNN_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
+CNN = os.path.join(BUILD, "cnn")
+sys.path.insert(0, os.path.join(SOURCE, "tools"))
+
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        failures += 1
+        print("FAIL", what, flush=True)
+    return cond
+
+
+def report(name):
+    if failures:
+        print(f"{name}: {failures} check(s) failed")
+        sys.exit(1)
+    print(f"{name}: all checks passed")
+
+
+def cnn(*args, env=None, timeout=900):
+    """Run the cnn binary; returns (exit status, stdout, stderr)."""
+    e = dict(os.environ)
+    e.setdefault("OMP_NUM_THREADS", "2")
+    if env:
+        e.update(env)
+    r = subprocess.run([CNN, *map(str, args)], capture_output=True, text=True, env=e, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
+def write_cifar10(directory, per_batch=16, test=16, seed=0):
+    """A tiny CIFAR-10 binary set: classes drawn from pixels so that it is learnable."""
+    import random
+    rnd = random.Random(seed)
+    os.makedirs(directory, exist_ok=True)
+
+    def record(label):
+        base = 20 + 20 * label
+        pixels = bytes(min(255, max(0, base + rnd.randint(-20, 20))) for _ in range(3072))
+        return bytes([label]) + pixels
+
+    for b in range(1, 6):
+        with open(os.path.join(directory, f"data_batch_{b}.bin"), "wb") as f:
+            f.write(b"".join(record(rnd.randrange(10)) for _ in range(per_batch)))
+    with open(os.path.join(directory, "test_batch.bin"), "wb") as f:
+        f.write(b"".join(record(i % 10) for i in range(test)))
+
+
+def write_idx(directory, prefix, images, labels, compress=True):
+    """IDX files (MNIST layout): images a list of 28x28 byte strings."""
+    os.makedirs(directory, exist_ok=True)
+    op = gzip.open if compress else open
+    ext = ".gz" if compress else ""
+    with op(os.path.join(directory, f"{prefix}-images-idx3-ubyte{ext}"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, len(images), 28, 28) + b"".join(images))
+    with op(os.path.join(directory, f"{prefix}-labels-idx1-ubyte{ext}"), "wb") as f:
+        f.write(struct.pack(">II", 0x801, len(labels)) + bytes(labels))

@@ -1,0 +1,118 @@
+"""test_cli.py — the cnn command line: help, misuse (exit 2 with a message naming the flag),
+failures on bad files and directories (exit 1, message naming the path, nothing lost), and a
+tiny end-to-end train → checkpoint → eval on a CIFAR-10 set written by the test."""
+import csv
+import json
+import os
+import tempfile
+
+from cnntest import check, cnn, report, write_cifar10
+
+
+def usage_errors():
+    rc, out, err = cnn()
+    check(rc == 2 and "usage" in err, f"bare cnn: exit {rc}, stderr {err!r}")
+    for args in (["--help"], ["train", "--help"], ["eval", "--help"], ["summary", "--help"], ["bench", "--help"]):
+        rc, out, err = cnn(*args)
+        check(rc == 0 and "usage" in out, f"cnn {' '.join(args)}: exit {rc}")
+    rc, out, _ = cnn("train", "--help")
+    for flag in ("--lr", "--batch-size", "--optimizer", "--weight-decay", "--seed", "--val", "--limit"):
+        check(flag in out, f"train --help documents {flag}")
+    bad = [
+        (["train", "--lr", "abc"], "--lr"),
+        (["train", "--lr", "-1"], "--lr"),
+        (["train", "--lr", "nan"], "--lr"),
+        (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--batch-size", "12x"], "--batch-size"),
+        (["train", "--optimizer", "rmsprop"], "sgd"),
+        (["train", "--dataset", "imagenet"], "--dataset"),
+        (["train", "--bogus"], "--bogus"),
+        (["train", "--lr"], "--lr"),
+        (["train", "--bn=yes"], "--bn"),
+        (["train", "-x"], "-x"),
+        (["train", "extra"], "extra"),
+        (["train", "--schedule", "multistep"], "--milestones"),
+        (["train", "--milestones", "5,3", "--schedule", "multistep"], "--milestones"),
+        (["summary", "--input", "3x32"], None),
+        (["summary", "--input", "3xx32"], "--input"),
+        (["summary", "--model", "nosuchnet"], "nosuchnet"),
+        (["eval"], "--checkpoint"),
+        (["frobnicate"], "frobnicate"),
+    ]
+    for args, needle in bad:
+        rc, out, err = cnn(*args)
+        if needle is None:
+            check(rc == 0, f"cnn {' '.join(args)} should be accepted (HxW keeps C): exit {rc} {err}")
+            continue
+        check(rc == 2, f"cnn {' '.join(args)}: exit {rc}, expected 2")
+        check(needle in err, f"cnn {' '.join(args)}: message {err.strip()!r} should name {needle}")
+
+
+def summary_counts():
+    import torch_models
+    rc, out, err = cnn("summary", "--model", "resnet20", "--input", "3x32x32", "--classes", "10")
+    check(rc == 0, f"summary resnet20: {err}")
+    torch_count = sum(p.numel() for p in torch_models.build("resnet20", 3, 32, 32, 10).parameters())
+    check(torch_count == 272474, f"PyTorch's resnet20 has {torch_count} parameters")
+    check(f"parameters: {torch_count} " in out, f"summary reports PyTorch's count {torch_count}: {out[-200:]}")
+    for name, shape in (("convnet", "1x28x28"), ("convnet", "3x32x32"), ("plain8", "3x32x32"), ("residual50", "3x32x32")):
+        rc, out, err = cnn("summary", "--model", name, "--input", shape, "--no-layers")
+        c, h, w = map(int, shape.split("x"))
+        count = sum(p.numel() for p in torch_models.build(name, c, h, w, 10).parameters())
+        check(rc == 0 and f"parameters: {count} " in out, f"summary {name} {shape}: want {count}: {out} {err}")
+
+
+def bad_files(tmp):
+    rc, out, err = cnn("train", "--data", os.path.join(tmp, "nowhere"), "--epochs", "1")
+    check(rc == 1 and "nowhere" in err, f"missing data directory: exit {rc}, {err!r}")
+    rc, out, err = cnn("eval", "--checkpoint", os.path.join(tmp, "none.safetensors"))
+    check(rc == 1 and "none.safetensors" in err, f"missing checkpoint: exit {rc}, {err!r}")
+    junk = os.path.join(tmp, "junk.safetensors")
+    with open(junk, "wb") as f:
+        f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
+    rc, out, err = cnn("eval", "--checkpoint", junk)
+    check(rc == 1 and "junk.safetensors" in err, f"corrupt checkpoint: exit {rc}, {err!r}")
+
+
+def train_eval_cifar(tmp):
+    data = os.path.join(tmp, "cifar")
+    write_cifar10(data)
+    run = os.path.join(tmp, "r20")
+    rc, out, err = cnn("train", "--model", "resnet20", "--dataset", "cifar10", "--data", data, "--epochs", "2",
+                       "--batch-size", "16", "--lr", "0.05", "--optimizer", "sgd", "--momentum", "0.9",
+                       "--weight-decay", "1e-4", "--schedule", "constant", "--out", run)
+    check(rc == 0, f"train resnet20 on tiny CIFAR-10: exit {rc}\n{out}\n{err}")
+    for f in ("metrics.csv", "last.safetensors", "best.safetensors"):
+        check(os.path.exists(os.path.join(run, f)), f"run directory has {f}")
+    rows = list(csv.DictReader(open(os.path.join(run, "metrics.csv"))))
+    check(len(rows) == 2, f"metrics.csv has a row per epoch: {rows}")
+    check(set(rows[0]) >= {"epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "seconds"},
+          f"metrics.csv columns {list(rows[0])}")
+    rc, out, err = cnn("eval", "--checkpoint", os.path.join(run, "last.safetensors"), "--dataset", "cifar10",
+                       "--data", data, "--json")
+    check(rc == 0, f"eval: {err}")
+    if rc == 0:
+        r = json.loads(out)
+        check(r["images"] == 16 and len(r["classes"]) == 10 and r["classes"][0]["name"] == "airplane",
+              f"eval JSON: {out[:200]}")
+        check(abs(r["top1"] - float(rows[-1]["val_top1"])) < 1e-6 and abs(r["loss"] - float(rows[-1]["val_loss"])) < 1e-4,
+              f"eval of last checkpoint {r['top1']}/{r['loss']} equals the last epoch's validation {rows[-1]}")
+    # the run directory is never reused: a second train into it refuses and keeps the files
+    before = open(os.path.join(run, "last.safetensors"), "rb").read()
+    rc, out, err = cnn("train", "--model", "resnet20", "--dataset", "cifar10", "--data", data, "--epochs", "1",
+                       "--batch-size", "16", "--out", run)
+    check(rc == 2 and run in err, f"train into an existing run: exit {rc}, {err!r}")
+    check(open(os.path.join(run, "last.safetensors"), "rb").read() == before, "existing checkpoint untouched")
+
+
+def main():
+    usage_errors()
+    summary_counts()
+    with tempfile.TemporaryDirectory() as tmp:
+        bad_files(tmp)
+        train_eval_cifar(tmp)
+    report("test_cli")
+
+
+if __name__ == "__main__":
+    main()

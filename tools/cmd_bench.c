@@ -1,0 +1,124 @@
+/* cmd_bench.c — `cnn bench`: times a model's training step (forward, backward, SGD update) or
+ * inference step on random data, and profiles where the time goes per op type. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "core/error.h"
+#include "core/plan.h"
+#include "core/rng.h"
+#include "models/models.h"
+#include "ops/ops.h"
+#include "train/optim.h"
+#include "train/progress.h"
+
+#define MAX_TYPES 64
+
+typedef struct profile {
+    const char *type[MAX_TYPES];
+    double fwd[MAX_TYPES], bwd[MAX_TYPES];
+    int ntypes;
+    double last;
+    bool on;
+} profile;
+
+static void profile_hook(plan *p, int nid, bool backward, void *ctx) {
+    profile *pr = ctx;
+    double now = progress_now();
+    if (!pr->on) {
+        pr->last = now;
+        return;
+    }
+    const char *type = plan_graph(p)->nodes[nid].op->type;
+    int i = 0;
+    while (i < pr->ntypes && strcmp(pr->type[i], type)) i++;
+    if (i == pr->ntypes && pr->ntypes < MAX_TYPES) pr->type[pr->ntypes++] = type;
+    if (i < MAX_TYPES) (backward ? pr->bwd : pr->fwd)[i] += now - pr->last;
+    pr->last = now;
+}
+
+static void print_profile(const profile *pr, int steps) {
+    double total = 0;
+    for (int i = 0; i < pr->ntypes; i++) total += pr->fwd[i] + pr->bwd[i];
+    printf("\nper op type (ms per step; share of the time inside ops):\n  %-16s %10s %10s %8s\n", "op", "forward",
+           "backward", "share");
+    for (int i = 0; i < pr->ntypes; i++)
+        printf("  %-16s %10.3f %10.3f %7.1f%%\n", pr->type[i], 1e3 * pr->fwd[i] / steps, 1e3 * pr->bwd[i] / steps,
+               100 * (pr->fwd[i] + pr->bwd[i]) / total);
+}
+
+static cnn_status run(model_cfg *m, int batch, int steps, int warmup, bool train, bool prof) {
+    graph *g;
+    CNN_TRY(model_build(m, &g));
+    graph_attach_losses(g, 0);
+    plan *p = NULL;
+    optimizer *o = NULL;
+    optim_cfg oc;
+    optim_defaults(&oc, OPT_SGD);
+    oc.lr = 0.01f;
+    cnn_status st = plan_create(g, batch, train ? PLAN_TRAIN : PLAN_EVAL, &p);
+    if (!st && train) st = optim_create(g, &oc, &o);
+    if (!st) {
+        rng r = rng_stream(rng_key(1, RNG_SPLIT, 0, 0));
+        size_t n = (size_t)batch * m->in_c * m->in_h * m->in_w;
+        for (size_t i = 0; i < n; i++) plan_input(p)[i] = rng_normal(&r);
+        for (int i = 0; i < batch; i++) plan_labels(p)[i] = (int32_t)rng_below(&r, (uint32_t)m->classes);
+    }
+    profile pr = {0};
+    if (prof) plan_set_hook(p, profile_hook, &pr);
+    double t0 = 0;
+    for (int i = 0; !st && i < warmup + steps; i++) {
+        if (i == warmup) t0 = progress_now();
+        pr.on = prof && i >= warmup;
+        pr.last = progress_now();
+        st = plan_forward(p, train, (uint64_t)i);
+        if (!st && train) st = plan_backward(p);
+        if (!st && train) optim_step(o, oc.lr);
+    }
+    if (!st) {
+        double dt = progress_now() - t0;
+        printf("%s %s, input %dx%dx%d, batch %d, %d threads: %.1f img/s (%.2f ms per step, %d steps); activations %.1f MB\n",
+               m->name, train ? "training" : "inference", m->in_c, m->in_h, m->in_w, batch, omp_get_max_threads(),
+               steps * batch / dt, 1e3 * dt / steps, steps, plan_arena_bytes(p) / 1048576.0);
+        if (prof) print_profile(&pr, steps);
+    }
+    optim_free(o);
+    plan_free(p);
+    graph_free(g);
+    return st;
+}
+
+int cmd_bench(int argc, char **argv) {
+    model_cfg m;
+    model_defaults(&m);
+    m.name = "resnet20";
+    int input[3] = {0, 0, 0}, batch = 128, steps = 20, warmup = 3, threads = 0;
+    const char *mode = "train";
+    bool prof = false;
+    cli_opt o[] = {
+        {"model", OPT_STRING, &m.name, "NAME", "network (cnn models lists them)"},
+        {"input", OPT_SHAPE, input, "CxHxW", "input shape (default: the model's)"},
+        {"classes", OPT_INT, &m.classes, "N", "classes (default: the model's)", 2, 1000000},
+        {"bn", OPT_FLAG, &m.bn, NULL, "convnet: batch norm after each convolution"},
+        {"batch-size", OPT_INT, &batch, "N", "images per step", 1, 65536},
+        {"steps", OPT_INT, &steps, "N", "timed steps", 1, 1000000},
+        {"warmup", OPT_INT, &warmup, "N", "untimed steps first", 0, 1000000},
+        {"mode", OPT_CHOICE, &mode, NULL, "what a step is", 0, 0, "train|eval"},
+        {"profile", OPT_FLAG, &prof, NULL, "time per op type"},
+        {"threads", OPT_INT, &threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024},
+    };
+    int n = sizeof o / sizeof *o, npos;
+    bool done;
+    char *pos[1];
+    int rc = cli_run_parse("bench", "[--model NAME] [--input CxHxW] [--batch-size N] [--mode train|eval] [--profile]",
+                           "Times training steps (forward, backward, SGD update) or inference steps on random data.",
+                           argc, argv, o, n, pos, 0, &npos, &done);
+    if (rc || done) return rc;
+    if (threads > 0) omp_set_num_threads(threads);
+    m.in_c = input[0];
+    m.in_h = input[1];
+    m.in_w = input[2];
+    cnn_status st = run(&m, batch, steps, warmup, strcmp(mode, "train") == 0, prof);
+    return st ? cli_fail("bench", st) : EXIT_OK;
+}
