@@ -3,6 +3,7 @@
  * concat, slice, cross-entropy, and a small residual network end to end. */
 #include <stdlib.h>
 #include "gradcheck.h"
+#include "nn/blocks.h"
 #include "ops/ops.h"
 #include "testutil.h"
 
@@ -39,6 +40,13 @@ static int b_mul_bcast(graph *g, int x, void *ctx) {
     int a = op_conv(g, x, "conv", 12, 3, 1);
     int s = op_sigmoid(g, op_global_avgpool(g, a));
     return op_mul(g, a, s);
+}
+static int b_drop_path(graph *g, int x, void *ctx) {
+    int a = op_conv(g, x, "conv", 12, 3, 1);
+    return op_add(g, op_drop_path(g, op_tanh(g, a), 0.5f), a);
+}
+static int b_se(graph *g, int x, void *ctx) {
+    return nn_se(g, op_conv(g, x, "conv", 12, 3, 1), 3, op_relu, op_sigmoid, "fc1", "fc2");
 }
 static int b_concat(graph *g, int x, void *ctx) {
     int a = op_conv(g, x, "conv1", 12, 3, 1);
@@ -98,6 +106,10 @@ int main(void) {
     gradcheck("add with a shared input", b_add_shared, NULL, small);
     gradcheck("mul same shape", b_mul, NULL, small);
     gradcheck("mul broadcast (squeeze-excitation)", b_mul_bcast, NULL, small);
+    gc_opts four = small;
+    four.batch = 4; /* with p=0.5, some samples dropped and some kept */
+    gradcheck("drop path p=0.5 on a residual branch", b_drop_path, NULL, four);
+    gradcheck("squeeze-excitation block", b_se, NULL, small);
     gradcheck("concat 12+5+12 channels", b_concat, NULL, small);
     gradcheck("slice", b_slice, NULL, small);
     gc_opts xent = flat;

@@ -24,6 +24,16 @@ int nn_basic_block(graph *g, int x, int out_c, int stride, bool residual) {
     return op_relu(g, y);
 }
 
+int nn_se(graph *g, int x, int squeeze, nn_act act, nn_act gate, const char *fc1, const char *fc2) {
+    int c = op_in_channels(g, x);
+    conv_cfg reduce = {squeeze, 1, 1, 0, 1, 1, true, INIT_UNIFORM_FAN_IN};
+    conv_cfg expand = {c, 1, 1, 0, 1, 1, true, INIT_UNIFORM_FAN_IN};
+    int s = op_global_avgpool(g, x);
+    s = act(g, op_conv2d(g, s, fc1, &reduce));
+    s = gate(g, op_conv2d(g, s, fc2, &expand));
+    return op_mul(g, x, s);
+}
+
 const char *nn_seq_name(nn_seq *s, char *buf, size_t size) {
     snprintf(buf, size, "%d", s->next++);
     return buf;

@@ -12,6 +12,12 @@ int nn_conv_bn(graph *g, int x, const char *conv, const char *bn, int out_c, int
  * gives the plain block (no shortcut) for the plain-vs-residual experiments. */
 int nn_basic_block(graph *g, int x, int out_c, int stride, bool residual);
 
+/* Squeeze-and-excitation (Hu et al.), as torchvision's SqueezeExcitation: global average pool,
+ * 1×1 conv (with bias) to `squeeze` channels named fc1, activation, 1×1 conv back named fc2, gate,
+ * then x times the per-channel gate. act/gate: op builders such as op_relu/op_silu and op_sigmoid. */
+typedef int (*nn_act)(graph *g, int x);
+int nn_se(graph *g, int x, int squeeze, nn_act act, nn_act gate, const char *fc1, const char *fc2);
+
 /* nn.Sequential naming: each layer takes the next index, named layers get "<scope>.<index>". */
 typedef struct nn_seq {
     int next;

@@ -37,6 +37,10 @@ int op_linear(graph *g, int x, const char *name, int out, bool bias);
 /* Dropout: inverted scaling 1/(1-p) in training, identity in evaluation. */
 int op_dropout(graph *g, int x, float p);
 
+/* Stochastic depth on a residual branch: whole samples dropped with probability p in training,
+ * survivors scaled by 1/(1-p) (torchvision's StochasticDepth, mode "row"); identity in evaluation. */
+int op_drop_path(graph *g, int x, float p);
+
 int op_add(graph *g, int a, int b);
 /* Elementwise product; b may also be c×1×1 (broadcast over space, as SE's channel weights). */
 int op_mul(graph *g, int a, int b);
