@@ -22,6 +22,13 @@ typedef struct op_def {
     void (*backward)(struct plan *p, int nid);   /* NULL: the op passes no gradient */
     void (*free_state)(void *state);             /* per-plan state; NULL: plain free() */
     int64_t (*macs)(const struct graph *g, const struct node *n); /* per sample, for summary */
+    /* Fusion, asked before compiling: may this node take over `next`, the only consumer of its
+     * output (batch norm or add absorbing the ReLU after it)? If so it records how with
+     * plan_set_fused and returns true; `next` then does not run and its output shares this
+     * node's buffers. */
+    bool (*absorb)(struct plan *p, int nid, int next);
+    /* The output may share input 0's value and gradient buffers when nothing else reads them. */
+    bool inplace;
 } op_def;
 
 typedef struct tensor {

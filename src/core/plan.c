@@ -33,6 +33,7 @@ typedef struct pview {
 
 typedef struct pnode {
     int pos;                   /* position in the run order, -1 if not run */
+    unsigned fused;            /* FUSED_* work taken over from the node after it */
     void *state;
     bool overwrites;
     bool run_bwd;
@@ -49,6 +50,7 @@ struct plan {
     int *order, norder;
     pnode *nodes;
     int *val, *grad;           /* per tensor: buffer index or -1 */
+    int *root;                 /* per tensor: the tensor whose buffers it shares (itself if none) */
     bool *rg, *grad_zero, *used;
     dnnl_memory_desc_t *md;
     pbuf *bufs;
@@ -85,6 +87,8 @@ const dnnl_memory_desc_t *plan_md(const plan *p, int tid) { return &p->md[tid]; 
 void *plan_state(const plan *p, int nid) { return p->nodes[nid].state; }
 void plan_set_state(plan *p, int nid, void *state) { p->nodes[nid].state = state; }
 void plan_keep_input(plan *p, int nid, int slot) { p->nodes[nid].in[slot].keep = true; }
+void plan_set_fused(plan *p, int nid, unsigned what) { p->nodes[nid].fused |= what; }
+unsigned plan_fused(const plan *p, int nid) { return p->nodes[nid].fused; }
 void plan_keep_output(plan *p, int nid, int slot) { p->nodes[nid].keep_out[slot] = true; }
 void plan_grad_overwrites(plan *p, int nid) { p->nodes[nid].overwrites = true; }
 bool plan_needs_grad(const plan *p, int tid) { return p->mode == PLAN_TRAIN && p->rg[tid]; }
@@ -377,6 +381,95 @@ static int tend(const plan *p) { return 2 * p->norder; }
 static int imax(int a, int b) { return a > b ? a : b; }
 static int imin(int a, int b) { return a < b ? a : b; }
 
+/* Consumer slots of each tensor among the nodes that run, and whether a tensor must keep a buffer
+ * of its own (the graph input and outputs). */
+static int *count_uses(const plan *p) {
+    const graph *g = p->g;
+    int *uses = zalloc(sizeof(int) * g->ntensors);
+    for (int k = 0; k < p->norder; k++) {
+        const node *n = &g->nodes[p->order[k]];
+        for (int s = 0; s < n->nin; s++) uses[n->in[s]]++;
+    }
+    return uses;
+}
+
+static bool pinned(const graph *g, int t) {
+    if (t == g->input) return true;
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i].tensor == t) return true;
+    return false;
+}
+
+static int only_consumer(const plan *p, int t) {
+    for (int k = 0; k < p->norder; k++) {
+        const node *n = &p->g->nodes[p->order[k]];
+        if (p->nodes[p->order[k]].pos < 0) continue;
+        for (int s = 0; s < n->nin; s++)
+            if (n->in[s] == t) return p->order[k];
+    }
+    return -1;
+}
+
+/* Fusion: each node may absorb the sole consumer of its output, repeatedly; absorbed nodes leave
+ * the run order and their output becomes an alias of the absorbing node's. */
+static void fuse_nodes(plan *p) {
+    graph *g = p->g;
+    int *uses = count_uses(p);
+    for (int k = 0; k < p->norder; k++) {
+        int nid = p->order[k];
+        node *n = &g->nodes[nid];
+        if (p->nodes[nid].pos < 0 || n->nout != 1 || !n->op->absorb) continue;
+        int t = n->out[0];
+        while (uses[t] == 1 && !pinned(g, t)) {
+            int m = only_consumer(p, t);
+            if (m < 0 || g->nodes[m].nout != 1 || !n->op->absorb(p, nid, m)) break;
+            p->nodes[m].pos = -1;
+            t = g->nodes[m].out[0];
+            p->root[t] = p->root[n->out[0]];
+        }
+    }
+    int kept = 0;
+    for (int k = 0; k < p->norder; k++)
+        if (p->nodes[p->order[k]].pos >= 0) {
+            p->nodes[p->order[k]].pos = kept;
+            p->order[kept++] = p->order[k];
+        }
+    p->norder = kept;
+    free(uses);
+}
+
+/* In place: an op that allows it writes its output over input 0 when no other node reads that
+ * value, nothing keeps it for a backward pass, and it is not the graph's input or an output. */
+static void place_in_situ(plan *p) {
+    graph *g = p->g;
+    int *uses = count_uses(p);
+    bool *kept = zalloc(sizeof(bool) * g->ntensors);
+    for (int k = 0; k < p->norder; k++) {
+        const node *n = &g->nodes[p->order[k]];
+        const pnode *pn = &p->nodes[p->order[k]];
+        for (int s = 0; s < n->nin; s++) kept[p->root[n->in[s]]] |= pn->in[s].keep;
+        for (int s = 0; s < n->nout; s++) kept[p->root[n->out[s]]] |= pn->keep_out[s];
+    }
+    for (int k = 0; k < p->norder; k++) {
+        int nid = p->order[k];
+        node *n = &g->nodes[nid];
+        if (!n->op->inplace || n->nin < 1 || n->nout != 1) continue;
+        int x = n->in[0], r = p->root[x];
+        int readers = 0;
+        for (int t = 0; t < g->ntensors; t++)
+            if (p->root[t] == r) readers += uses[t];
+        if (readers != 1 || uses[n->out[0]] == 0 || kept[r] || pinned(g, x) || pinned(g, r) ||
+            p->root[n->out[0]] != n->out[0] ||
+            !be_md_equal(&p->md[x], &p->md[n->out[0]]))
+            continue;
+        for (int t = 0; t < g->ntensors; t++)
+            if (p->root[t] == n->out[0]) p->root[t] = r;
+        kept[r] |= kept[n->out[0]];
+    }
+    free(uses);
+    free(kept);
+}
+
 /* Gradient accumulation: the first consumer slot to run backward (the last in topological order,
  * lowest slot first) writes, every other one adds. Parameters likewise. */
 static void mark_accumulation(plan *p) {
@@ -398,7 +491,11 @@ static void mark_accumulation(plan *p) {
             pwritten[n->params[i]] = true;
         }
     }
-    for (int t = 0; t < g->ntensors; t++) p->grad_zero[t] = p->rg[t] && !written[t];
+    /* a gradient nobody writes is zero; tensors sharing buffers share that question */
+    bool *set_written = zalloc(sizeof(bool) * g->ntensors);
+    for (int t = 0; t < g->ntensors; t++) set_written[p->root[t]] |= written[t];
+    for (int t = 0; t < g->ntensors; t++) p->grad_zero[t] = p->rg[t] && !set_written[p->root[t]];
+    free(set_written);
     free(written);
     free(pwritten);
 }
@@ -429,42 +526,74 @@ static void resolve_op_buffers(plan *p, int nbufs_ops) {
     }
 }
 
-static cnn_status tensor_buffers(plan *p) {
+/* The interval of a tensor's value and gradient on the timeline, before merging aliases. */
+static void tensor_interval(plan *p, int t, int *start, int *end, int *gstart, int *gend) {
     graph *g = p->g;
     bool train = p->mode == PLAN_TRAIN;
-    for (int t = 0; t < g->ntensors; t++) {
-        p->val[t] = p->grad[t] = -1;
-        if (!p->used[t]) continue;
-        int prod = g->tensors[t].producer;
-        int start = prod >= 0 ? tfwd(p, prod) : 0, end = start;
-        if (prod >= 0 && train && p->nodes[prod].run_bwd)
-            for (int k = 0; k < g->nodes[prod].nout; k++)
-                if (g->nodes[prod].out[k] == t && p->nodes[prod].keep_out[k]) end = imax(end, tbwd(p, prod));
-        int gstart = tend(p);
-        for (int j = 0; j < p->norder; j++) {
-            int c = p->order[j];
-            node *n = &g->nodes[c];
-            for (int s = 0; s < n->nin; s++) {
-                if (n->in[s] != t) continue;
-                end = imax(end, tfwd(p, c));
-                if (train && p->nodes[c].run_bwd) {
-                    if (p->nodes[c].in[s].keep) end = imax(end, tbwd(p, c));
-                    gstart = imin(gstart, tbwd(p, c));
-                }
+    int prod = g->tensors[t].producer;
+    if (prod >= 0 && p->nodes[prod].pos < 0) prod = -2; /* absorbed: its absorber produces the root */
+    *start = prod >= 0 ? tfwd(p, prod) : tend(p);
+    if (t == g->input) *start = 0;
+    *end = prod >= 0 ? *start : -1;
+    if (prod >= 0 && train && p->nodes[prod].run_bwd)
+        for (int k = 0; k < g->nodes[prod].nout; k++)
+            if (g->nodes[prod].out[k] == t && p->nodes[prod].keep_out[k]) *end = imax(*end, tbwd(p, prod));
+    *gstart = tend(p);
+    *gend = prod >= 0 && train ? tbwd(p, prod) : t == g->input ? tend(p) : -1;
+    for (int j = 0; j < p->norder; j++) {
+        int c = p->order[j];
+        node *n = &g->nodes[c];
+        for (int s = 0; s < n->nin; s++) {
+            if (n->in[s] != t) continue;
+            *end = imax(*end, tfwd(p, c));
+            if (train && p->nodes[c].run_bwd) {
+                if (p->nodes[c].in[s].keep) *end = imax(*end, tbwd(p, c));
+                *gstart = imin(*gstart, tbwd(p, c));
             }
         }
-        bool is_out = t == g->input;
-        for (int i = 0; i < g->noutputs; i++) is_out = is_out || g->outputs[i].tensor == t;
-        if (is_out) end = tend(p);
-        p->val[t] = add_buf(p, &p->md[t], start, end);
-        if (p->val[t] < 0) return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
-        if (train && p->rg[t]) {
-            if (p->grad_zero[t]) gstart = p->norder;
-            int gend = prod >= 0 ? tbwd(p, prod) : tend(p);
-            p->grad[t] = add_buf(p, &p->md[t], gstart, imax(gstart, gend));
-            if (p->grad[t] < 0) return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
-        }
     }
+    if (pinned(g, t)) *end = tend(p);
+    if (p->grad_zero[t]) *gstart = p->norder;
+}
+
+/* One value buffer and one gradient buffer per alias root, live over the union of its tensors'
+ * intervals. */
+static cnn_status tensor_buffers(plan *p) {
+    graph *g = p->g;
+    int nt = g->ntensors;
+    int *iv = malloc(sizeof(int) * 4 * nt);
+    if (!iv) return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
+    for (int t = 0; t < nt; t++) {
+        iv[4 * t] = iv[4 * t + 2] = tend(p) + 1;
+        iv[4 * t + 1] = iv[4 * t + 3] = -1;
+    }
+    for (int t = 0; t < nt; t++) {
+        if (!p->used[t]) continue;
+        int s, e, gs, ge, *r = iv + 4 * p->root[t];
+        tensor_interval(p, t, &s, &e, &gs, &ge);
+        r[0] = imin(r[0], s);
+        r[1] = imax(r[1], e);
+        r[2] = imin(r[2], gs);
+        r[3] = imax(r[3], ge);
+    }
+    cnn_status st = CNN_OK;
+    for (int t = 0; t < nt && !st; t++) {
+        p->val[t] = p->grad[t] = -1;
+        if (!p->used[t] || p->root[t] != t) continue;
+        int *r = iv + 4 * t;
+        p->val[t] = add_buf(p, &p->md[t], r[0], imax(r[0], r[1]));
+        if (p->mode == PLAN_TRAIN && p->rg[t] && p->val[t] >= 0)
+            p->grad[t] = add_buf(p, &p->md[t], r[2], imax(r[2], r[3]));
+        if (p->val[t] < 0 || (p->mode == PLAN_TRAIN && p->rg[t] && p->grad[t] < 0))
+            st = cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
+    }
+    free(iv);
+    CNN_TRY(st);
+    for (int t = 0; t < nt; t++)
+        if (p->used[t] && p->root[t] != t) {
+            p->val[t] = p->val[p->root[t]];
+            p->grad[t] = p->grad[p->root[t]];
+        }
     /* temporaries for overwriting ops whose input gradient accumulates */
     for (int j = 0; j < p->norder; j++) {
         int c = p->order[j];
@@ -557,6 +686,7 @@ static cnn_status plan_alloc(plan *p) {
     p->order = zalloc(sizeof(int) * g->nnodes);
     p->nodes = zalloc(sizeof(pnode) * g->nnodes);
     p->val = zalloc(sizeof(int) * g->ntensors);
+    p->root = zalloc(sizeof(int) * g->ntensors);
     p->grad = zalloc(sizeof(int) * g->ntensors);
     p->rg = zalloc(sizeof(bool) * g->ntensors);
     p->grad_zero = zalloc(sizeof(bool) * g->ntensors);
@@ -566,7 +696,7 @@ static cnn_status plan_alloc(plan *p) {
     p->pval_mem = zalloc(sizeof(dnnl_memory_t) * g->nparams);
     p->pgrad_mem = zalloc(sizeof(dnnl_memory_t) * g->nparams);
     if (!p->order || !p->nodes || !p->val || !p->grad || !p->rg || !p->grad_zero || !p->used || !p->md ||
-        !p->labels || !p->pval_mem || !p->pgrad_mem)
+        !p->labels || !p->pval_mem || !p->pgrad_mem || !p->root)
         return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
     for (int i = 0; i < g->nnodes; i++) {
         node *n = &g->nodes[i];
@@ -580,6 +710,7 @@ static cnn_status plan_alloc(plan *p) {
     for (int t = 0; t < g->ntensors; t++) {
         const tensor *tt = &g->tensors[t];
         be_md_act(&p->md[t], p->batch, tt->c, tt->h, tt->w, tt->layout);
+        p->root[t] = t;
     }
     return CNN_OK;
 }
@@ -599,10 +730,12 @@ cnn_status plan_create(graph *g, int batch, enum plan_mode mode, plan **out) {
     if (!st) {
         select_nodes(p);
         propagate_requires_grad(p);
+        fuse_nodes(p);
         st = compile_nodes(p);
     }
     if (!st) st = graph_finalize(g);
     if (!st) {
+        place_in_situ(p);
         mark_accumulation(p);
         int nops = p->nbufs;
         resolve_op_buffers(p, nops);
@@ -659,6 +792,7 @@ void plan_free(plan *p) {
     free(p->order);
     free(p->nodes);
     free(p->val);
+    free(p->root);
     free(p->grad);
     free(p->rg);
     free(p->grad_zero);
@@ -696,7 +830,7 @@ cnn_status plan_backward(plan *p) {
         return cnn_fail(CNN_ERR_INTERNAL, "backward needs a training forward pass first");
     graph *g = p->g;
     for (int t = 0; t < g->ntensors; t++)
-        if (p->grad_zero[t] && p->grad[t] >= 0) memset(plan_grad(p, t), 0, p->bufs[p->grad[t]].bytes);
+        if (p->grad_zero[t] && p->grad[t] >= 0 && p->root[t] == t) memset(plan_grad(p, t), 0, p->bufs[p->grad[t]].bytes);
     for (int k = p->norder - 1; k >= 0; k--) {
         int nid = p->order[k];
         if (p->nodes[nid].run_bwd) {

@@ -46,6 +46,11 @@ void plan_poison(plan *p);
 int plan_batch(const plan *p);
 graph *plan_graph(const plan *p);
 
+/* ---- fusion (see op_def.absorb) ---- */
+enum { FUSED_RELU = 1 };
+void plan_set_fused(plan *p, int nid, unsigned what);
+unsigned plan_fused(const plan *p, int nid);
+
 /* ---- for ops, at compile time ---- */
 bool plan_is_train(const plan *p);                 /* the plan has a backward pass */
 bool plan_training_pass(const plan *p);            /* the current forward is in training mode */

@@ -69,10 +69,10 @@ static void act_backward(plan *p, int nid) {
     plan_grad_in_end(p, nid, 0);
 }
 
-static const op_def relu_op = {"relu", act_compile, act_forward, act_backward, NULL, NULL};
-static const op_def sigmoid_op = {"sigmoid", act_compile, act_forward, act_backward, NULL, NULL};
-static const op_def tanh_op = {"tanh", act_compile, act_forward, act_backward, NULL, NULL};
-static const op_def silu_op = {"silu", act_compile, act_forward, act_backward, NULL, NULL};
+static const op_def relu_op = {"relu", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
+static const op_def sigmoid_op = {"sigmoid", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
+static const op_def tanh_op = {"tanh", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
+static const op_def silu_op = {"silu", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
 
 static int act(graph *g, int x, const op_def *op, dnnl_alg_kind_t fwd, dnnl_alg_kind_t bwd, bool uses_dst, float alpha) {
     if (!graph_ok(g) || x < 0) return -1;

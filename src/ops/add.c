@@ -4,24 +4,44 @@
 #include "core/plan.h"
 #include "ops/layout.h"
 #include "ops/ops.h"
+#include <string.h>
 
-static cnn_status add_compile(plan *p, int nid) { return CNN_OK; }
+static cnn_status add_compile(plan *p, int nid) {
+    if (plan_fused(p, nid) & FUSED_RELU) plan_keep_output(p, nid, 0); /* the ReLU's mask */
+    return CNN_OK;
+}
 
 static void add_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     const float *a = plan_val(p, n->in[0]), *b = plan_val(p, n->in[1]);
     float *y = plan_val(p, n->out[0]);
     size_t len = blk_size(blk_of(p, n->out[0]));
+    if (plan_fused(p, nid) & FUSED_RELU) {
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < len; i++) y[i] = a[i] + b[i];
+        for (size_t i = 0; i < len; i++) {
+            float v = a[i] + b[i];
+            y[i] = v > 0.0f ? v : 0.0f; /* (fmaxf would not vectorize without -ffast-math) */
+        }
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < len; i++) y[i] = a[i] + b[i];
+    }
 }
 
-/* dx (+)= dy over the whole buffer */
-static void pass_grad(plan *p, int nid, int slot, const float *dy, size_t len) {
+/* dx (+)= dy over the whole buffer; with a fused ReLU, only where the output is positive */
+static void pass_grad(plan *p, int nid, int slot, const float *dy, const float *y, size_t len) {
     node *n = &plan_graph(p)->nodes[nid];
     if (!plan_needs_grad(p, n->in[slot])) return;
     float *dx = plan_grad(p, n->in[slot]);
-    if (plan_grad_accum(p, nid, slot)) {
+    bool acc = plan_grad_accum(p, nid, slot);
+    /* (dx may hold garbage when not accumulating: never read it then) */
+    if (y && acc) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < len; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+    } else if (y) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < len; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    } else if (acc) {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < len; i++) dx[i] += dy[i];
     } else {
@@ -33,12 +53,20 @@ static void pass_grad(plan *p, int nid, int slot, const float *dy, size_t len) {
 static void add_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     const float *dy = plan_grad(p, n->out[0]);
+    const float *y = plan_fused(p, nid) & FUSED_RELU ? plan_val(p, n->out[0]) : NULL;
     size_t len = blk_size(blk_of(p, n->out[0]));
-    pass_grad(p, nid, 0, dy, len);
-    pass_grad(p, nid, 1, dy, len);
+    pass_grad(p, nid, 0, dy, y, len);
+    pass_grad(p, nid, 1, dy, y, len);
 }
 
-static const op_def add_op = {"add", add_compile, add_forward, add_backward, NULL, NULL};
+/* The residual addition and the ReLU after it in one pass (forward and backward). */
+static bool add_absorb(plan *p, int nid, int next) {
+    if (plan_fused(p, nid) & FUSED_RELU || strcmp(plan_graph(p)->nodes[next].op->type, "relu") != 0) return false;
+    plan_set_fused(p, nid, FUSED_RELU);
+    return true;
+}
+
+static const op_def add_op = {"add", add_compile, add_forward, add_backward, NULL, NULL, add_absorb};
 
 int op_add(graph *g, int a, int b) {
     if (!graph_ok(g) || a < 0 || b < 0) return -1;

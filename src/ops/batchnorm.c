@@ -5,6 +5,7 @@
 #include "core/plan.h"
 #include "ops/ops.h"
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct bn_attr {
     float eps, momentum;
@@ -13,6 +14,7 @@ typedef struct bn_attr {
 typedef struct bn_state {
     int fwd_train, fwd_eval, bwd;   /* primitive handles */
     int mean, var;                  /* saved batch statistics (LIFE_SAVED) */
+    int ws;                         /* ReLU mask when a ReLU is fused in (training), else -1 */
 } bn_state;
 
 enum { BN_WEIGHT, BN_BIAS, BN_RMEAN, BN_RVAR, BN_COUNT };
@@ -24,9 +26,9 @@ static cnn_status bn_compile(plan *p, int nid) {
     bn_state *s = calloc(1, sizeof *s);
     if (!s) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     plan_set_state(p, nid, s);
-    s->fwd_train = s->bwd = -1;
+    s->fwd_train = s->bwd = s->ws = -1;
     const dnnl_memory_desc_t *src = plan_md(p, n->in[0]);
-    unsigned ss = dnnl_use_scale | dnnl_use_shift;
+    unsigned ss = dnnl_use_scale | dnnl_use_shift | (plan_fused(p, nid) & FUSED_RELU ? dnnl_fuse_norm_relu : 0);
     dnnl_batch_normalization_desc_t bd;
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
     cnn_status st = CNN_OK;
@@ -47,6 +49,8 @@ static cnn_status bn_compile(plan *p, int nid) {
     be_md_plain(&stat, 1, &c, dnnl_x);
     s->mean = plan_request(p, nid, LIFE_SAVED, &stat, 0);
     s->var = plan_request(p, nid, LIFE_SAVED, &stat, 0);
+    const dnnl_memory_desc_t *ws = be_query_md(fpd, dnnl_query_workspace_md, 0);
+    if (ws && be_md_size(ws)) s->ws = plan_request(p, nid, LIFE_SAVED, ws, 0);
     plan_keep_input(p, nid, 0);
     plan_grad_overwrites(p, nid);
     if (!st) st = be_check(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, plan_md(p, n->out[0]), src,
@@ -80,7 +84,7 @@ static void update_running(plan *p, int nid, const float *mean, const float *var
 static void bn_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     bn_state *s = plan_state(p, nid);
-    dnnl_exec_arg_t args[6] = {
+    dnnl_exec_arg_t args[7] = {
         {DNNL_ARG_SRC, plan_val_mem(p, n->in[0])},
         {DNNL_ARG_DST, plan_val_mem(p, n->out[0])},
         {DNNL_ARG_SCALE, vec_mem(p, nid, BN_WEIGHT)},
@@ -94,14 +98,15 @@ static void bn_forward(plan *p, int nid) {
     }
     args[4] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, plan_buf_mem(p, s->mean)};
     args[5] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, plan_buf_mem(p, s->var)};
-    plan_run(p, s->fwd_train, 6, args);
+    if (s->ws >= 0) args[6] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, plan_buf_mem(p, s->ws)};
+    plan_run(p, s->fwd_train, s->ws >= 0 ? 7 : 6, args);
     update_running(p, nid, plan_buf(p, s->mean), plan_buf(p, s->var));
 }
 
 static void bn_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     bn_state *s = plan_state(p, nid);
-    dnnl_exec_arg_t args[10] = {
+    dnnl_exec_arg_t args[11] = {
         {DNNL_ARG_SRC, plan_val_mem(p, n->in[0])},
         {DNNL_ARG_MEAN, plan_buf_mem(p, s->mean)},
         {DNNL_ARG_VARIANCE, plan_buf_mem(p, s->var)},
@@ -112,11 +117,19 @@ static void bn_backward(plan *p, int nid) {
         {DNNL_ARG_DIFF_SCALE, plan_param_grad_begin(p, nid, BN_WEIGHT, -1)},
         {DNNL_ARG_DIFF_SHIFT, plan_param_grad_begin(p, nid, BN_BIAS, -1)},
     };
-    plan_run(p, s->bwd, 9, args);
+    if (s->ws >= 0) args[9] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, plan_buf_mem(p, s->ws)};
+    plan_run(p, s->bwd, s->ws >= 0 ? 10 : 9, args);
     plan_grad_in_end(p, nid, 0);
 }
 
-static const op_def bn_op = {"batchnorm", bn_compile, bn_forward, bn_backward, NULL, NULL};
+/* oneDNN applies a ReLU after the normalization itself (and masks the gradient with a workspace). */
+static bool bn_absorb(plan *p, int nid, int next) {
+    if (plan_fused(p, nid) & FUSED_RELU || strcmp(plan_graph(p)->nodes[next].op->type, "relu") != 0) return false;
+    plan_set_fused(p, nid, FUSED_RELU);
+    return true;
+}
+
+static const op_def bn_op = {"batchnorm", bn_compile, bn_forward, bn_backward, NULL, NULL, bn_absorb};
 
 int op_batchnorm_ex(graph *g, int x, const char *name, float eps, float momentum) {
     if (!graph_ok(g) || x < 0) return -1;

@@ -51,7 +51,7 @@ static void drop_path_backward(plan *p, int nid) {
           plan_grad_accum(p, nid, 0));
 }
 
-static const op_def drop_path_op = {"drop_path", drop_path_compile, drop_path_forward, drop_path_backward, NULL, NULL};
+static const op_def drop_path_op = {"drop_path", drop_path_compile, drop_path_forward, drop_path_backward, NULL, NULL, NULL, true};
 
 int op_drop_path(graph *g, int x, float p) {
     if (!graph_ok(g) || x < 0) return -1;

@@ -53,7 +53,7 @@ static void dropout_backward(plan *p, int nid) {
           plan_grad_accum(p, nid, 0));
 }
 
-static const op_def dropout_op = {"dropout", dropout_compile, dropout_forward, dropout_backward, NULL, NULL};
+static const op_def dropout_op = {"dropout", dropout_compile, dropout_forward, dropout_backward, NULL, NULL, NULL, true};
 
 int op_dropout(graph *g, int x, float p) {
     if (!graph_ok(g) || x < 0) return -1;

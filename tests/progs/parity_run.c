@@ -9,7 +9,8 @@
  *       eval_logits.train_plan (evaluation pass of the training plan); --save-ckpt saves the model after
  *       the SGD steps, optimizer state included, with ckpt_save. --masks FILE writes the decision of every
  *       ReLU in every training pass, "relu.<pass>.<k>" (U8, 1 where the input is > 0; pass 0 is the first
- *       forward, pass s the forward of SGD step s; k counts ReLUs in execution order): where a
+ *       forward, pass s the forward of SGD step s; k counts ReLUs in execution order, fused ones
+ *       included, their decision read from the fused op's output): where a
  *       pre-activation lies within rounding of zero, the two float32 implementations may decide
  *       differently, and the test then replays PyTorch with these decisions (see test_parity_torch.py).
  *   parity_run --eval-ckpt CKPT --batch FILE --out FILE
@@ -94,7 +95,9 @@ typedef struct relu_masks {
 static void record_relu(plan *p, int nid, bool backward, void *ctx) {
     relu_masks *m = ctx;
     const graph *g = plan_graph(p);
-    if (backward || m->st || strcmp(g->nodes[nid].op->type, "relu") != 0) return;
+    /* a ReLU runs on its own or fused into the op before it (batch norm, add) */
+    bool relu = !strcmp(g->nodes[nid].op->type, "relu") || (plan_fused(p, nid) & FUSED_RELU);
+    if (backward || m->st || !relu) return;
     const tensor *t = graph_tensor(g, g->nodes[nid].out[0]);
     int64_t shape[4] = {plan_batch(p), t->c, t->h, t->w}, n = shape[0] * shape[1] * shape[2] * shape[3];
     float *v = malloc(sizeof(float) * n);
