@@ -1,8 +1,12 @@
 /* conv.c — 2-D convolution (stride, padding, dilation, groups, optional bias) on oneDNN:
  * forward, backward-data and backward-weights primitives created once per plan. The weights
- * keep the forward primitive's layout; backward-data gets a view in its own layout. */
+ * keep the forward primitive's layout; other primitives get views in theirs. Where oneDNN has no
+ * JIT kernel for the tensors' layout, a primitive runs on another one through adapters:
+ * plain nchw for grouped convolutions with few channels per group, a blocked input for the
+ * backward weights of first layers whose channel count the plain-input kernel refuses. */
 #include "core/error.h"
 #include "core/plan.h"
+#include "ops/adapt.h"
 #include "ops/ops.h"
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +19,9 @@ typedef struct conv_attr {
 typedef struct conv_state {
     int fwd, bwd_data, bwd_weights;       /* primitive handles, -1 if absent */
     int w_fwd_view, w_bwd_view, dw_view, db_view;
-    int src_blocked, to_blocked;          /* blocked copy of a plain input for backward weights, or -1 */
+    adapter src, dst;                     /* forward: tensors <-> the forward primitive's layout */
+    adapter ddst, dsrc;                   /* backward: gradients <-> the backward primitives' layout */
+    adapter bw_src;                       /* backward weights: input -> its layout */
 } conv_state;
 
 static int out_size(int in, int k, int stride, int pad, int dil) {
@@ -33,114 +39,159 @@ static void weights_dims(const conv_attr *a, dnnl_dims_t d, int *nd) {
     }
 }
 
-typedef struct conv_descs {
-    dnnl_memory_desc_t src, w, b, dst;
+/* What every primitive of this convolution shares: weights "any", bias, geometry. */
+typedef struct conv_geom {
+    dnnl_memory_desc_t w, b;
+    const dnnl_memory_desc_t *bias;       /* &b or NULL */
     dnnl_dims_t strides, dil, pad;
-} conv_descs;
+} conv_geom;
 
-static void make_descs(plan *p, int nid, conv_descs *d) {
-    node *n = &plan_graph(p)->nodes[nid];
-    conv_attr *a = n->attr;
+static void make_geom(const conv_attr *a, conv_geom *g) {
     dnnl_dims_t wd;
     int nd;
     weights_dims(a, wd, &nd);
-    d->src = *plan_md(p, n->in[0]);
-    d->dst = *plan_md(p, n->out[0]);
-    dnnl_memory_desc_init_by_tag(&d->w, nd, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&g->w, nd, wd, dnnl_f32, dnnl_format_tag_any);
     dnnl_dims_t bd = {a->cfg.out_c};
-    dnnl_memory_desc_init_by_tag(&d->b, 1, bd, dnnl_f32, dnnl_x);
-    d->strides[0] = d->strides[1] = a->cfg.stride;
-    d->dil[0] = d->dil[1] = a->cfg.dilation - 1;
-    d->pad[0] = d->pad[1] = a->cfg.pad;
+    dnnl_memory_desc_init_by_tag(&g->b, 1, bd, dnnl_f32, dnnl_x);
+    g->bias = a->cfg.bias ? &g->b : NULL;
+    g->strides[0] = g->strides[1] = a->cfg.stride;
+    g->dil[0] = g->dil[1] = a->cfg.dilation - 1;
+    g->pad[0] = g->pad[1] = a->cfg.pad;
 }
 
-static cnn_status try_bwd_weights(const conv_descs *d, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *bias,
-                                  const_dnnl_primitive_desc_t fpd, int allow_ref, dnnl_primitive_desc_t *pd) {
+static void plain_of(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *plain) {
+    be_md_nchw(plain, (int)md->dims[0], (int)md->dims[1], (int)md->dims[2], (int)md->dims[3]);
+}
+
+static void blocked_of(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *blocked) {
+    be_md_act(blocked, (int)md->dims[0], (int)md->dims[1], (int)md->dims[2], (int)md->dims[3], LAYOUT_BLOCKED);
+}
+
+static bool is_ref(const_dnnl_primitive_desc_t pd) { return strncmp(be_impl(pd), "ref", 3) == 0; }
+
+static cnn_status fwd_pd(const conv_geom *g, bool train, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                         dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t cd;
-    CNN_TRY(be_check(dnnl_dilated_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, src, &d->w, bias,
-                                                                          &d->dst, d->strides, d->dil, d->pad, d->pad),
-                     "convolution backward weights"));
-    return be_pd(pd, &cd, NULL, fpd, allow_ref, "convolution backward weights");
+    CNN_TRY(be_check(dnnl_dilated_convolution_forward_desc_init(
+                         &cd, train ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct, src, &g->w,
+                         g->bias, dst, g->strides, g->dil, g->pad, g->pad),
+                     "convolution forward"));
+    return be_pd(pd, &cd, NULL, NULL, 1, "convolution forward");
 }
 
-/* On AVX2 the JIT backward-weights kernel reads a plain input only with exactly 3 channels; for
- * other first layers (1-channel MNIST) it reads a blocked copy of the input, made in backward. */
-static cnn_status bwd_weights_pd(plan *p, int nid, const conv_descs *d, const dnnl_memory_desc_t *bias,
-                                 const_dnnl_primitive_desc_t fpd, dnnl_primitive_desc_t *pd) {
-    conv_state *s = plan_state(p, nid);
-    CNN_TRY(try_bwd_weights(d, &d->src, bias, fpd, 1, pd));
-    if (strncmp(be_impl(*pd), "ref", 3) != 0) return CNN_OK;
-    if (d->src.format_desc.blocking.inner_nblks > 0) {
-        be_warn_ref(*pd, "convolution backward weights");
-        return CNN_OK;
-    }
-    dnnl_memory_desc_t blocked;
-    be_md_act(&blocked, (int)d->src.dims[0], (int)d->src.dims[1], (int)d->src.dims[2], (int)d->src.dims[3],
-              LAYOUT_BLOCKED);
+/* The forward primitive on the tensors' layouts, or on plain nchw if only that has a JIT kernel;
+ * src and dst return the layouts chosen. */
+static cnn_status choose_forward(const conv_geom *g, bool train, dnnl_memory_desc_t *src, dnnl_memory_desc_t *dst,
+                                 dnnl_primitive_desc_t *pd) {
+    CNN_TRY(fwd_pd(g, train, src, dst, pd));
+    if (!is_ref(*pd)) return CNN_OK;
+    dnnl_memory_desc_t ps, pdst;
+    plain_of(src, &ps);
+    plain_of(dst, &pdst);
     dnnl_primitive_desc_t alt = NULL;
-    if (try_bwd_weights(d, &blocked, bias, fpd, 1, &alt) || strncmp(be_impl(alt), "ref", 3) == 0) {
-        if (alt) dnnl_primitive_desc_destroy(alt);
-        be_warn_ref(*pd, "convolution backward weights");
+    if (fwd_pd(g, train, &ps, &pdst, &alt) == CNN_OK && !is_ref(alt)) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = alt;
+        *src = ps;
+        *dst = pdst;
         return CNN_OK;
     }
-    dnnl_primitive_desc_destroy(*pd);
-    *pd = alt;
-    s->src_blocked = plan_request(p, nid, LIFE_BWD, &blocked, 0);
-    const backend *b = be_get();
-    dnnl_primitive_desc_t rpd;
-    CNN_TRY(be_check(dnnl_reorder_primitive_desc_create(&rpd, &d->src, b->engine, &blocked, b->engine, NULL), "reorder"));
-    cnn_status st;
-    s->to_blocked = plan_prim(p, rpd, &st);
-    dnnl_primitive_desc_destroy(rpd);
+    if (alt) dnnl_primitive_desc_destroy(alt);
+    be_warn_ref(*pd, "convolution forward");
+    return CNN_OK;
+}
+
+static cnn_status bwd_data_pd(const conv_geom *g, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                              const_dnnl_primitive_desc_t fpd, int allow_ref, dnnl_primitive_desc_t *pd) {
+    dnnl_convolution_desc_t cd;
+    CNN_TRY(be_check(dnnl_dilated_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, src, &g->w, dst,
+                                                                       g->strides, g->dil, g->pad, g->pad),
+                     "convolution backward data"));
+    return be_pd(pd, &cd, NULL, fpd, allow_ref, "convolution backward data");
+}
+
+static cnn_status bwd_weights_pd(const conv_geom *g, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                                 const_dnnl_primitive_desc_t fpd, dnnl_primitive_desc_t *pd) {
+    dnnl_convolution_desc_t cd;
+    CNN_TRY(be_check(dnnl_dilated_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, src, &g->w,
+                                                                          g->bias, dst, g->strides, g->dil, g->pad,
+                                                                          g->pad),
+                     "convolution backward weights"));
+    return be_pd(pd, &cd, NULL, fpd, 1, "convolution backward weights");
+}
+
+/* Backward weights on the forward's layouts; for a plain input (AVX2's plain-input kernel takes
+ * exactly 3 channels) a blocked copy of the input when that has a JIT kernel. */
+static cnn_status choose_bwd_weights(const conv_geom *g, dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                                     const_dnnl_primitive_desc_t fpd, dnnl_primitive_desc_t *pd) {
+    CNN_TRY(bwd_weights_pd(g, src, dst, fpd, pd));
+    if (!is_ref(*pd)) return CNN_OK;
+    dnnl_memory_desc_t bs;
+    blocked_of(src, &bs);
+    dnnl_primitive_desc_t alt = NULL;
+    if (!be_md_equal(&bs, src) && bwd_weights_pd(g, &bs, dst, fpd, &alt) == CNN_OK && !is_ref(alt)) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = alt;
+        *src = bs;
+        return CNN_OK;
+    }
+    if (alt) dnnl_primitive_desc_destroy(alt);
+    be_warn_ref(*pd, "convolution backward weights");
+    return CNN_OK;
+}
+
+static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const dnnl_memory_desc_t *src,
+                                   const dnnl_memory_desc_t *dst, const_dnnl_primitive_desc_t fpd) {
+    node *n = &plan_graph(p)->nodes[nid];
+    conv_state *s = plan_state(p, nid);
+    const dnnl_memory_desc_t *tsrc = plan_md(p, n->in[0]), *tdst = plan_md(p, n->out[0]);
+    dnnl_primitive_desc_t pd = NULL;
+    cnn_status st = adapter_make(p, nid, tdst, dst, true, LIFE_BWD, &s->ddst);
+    if (!st && plan_needs_grad(p, n->in[0])) {
+        plan_grad_overwrites(p, nid);
+        /* a plain (first-layer) input never needs its gradient in training: tests only */
+        bool plain_src = plan_graph(p)->tensors[n->in[0]].layout == LAYOUT_PLAIN;
+        st = bwd_data_pd(g, src, dst, fpd, plain_src, &pd);
+        if (!st) s->bwd_data = plan_prim(p, pd, &st);
+        if (!st) st = plan_param_use(p, nid, 0, be_query_md(pd, dnnl_query_weights_md, 0), &s->w_bwd_view);
+        if (!st) st = adapter_make(p, nid, tsrc, src, false, LIFE_BWD, &s->dsrc);
+        if (pd) dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+    }
+    if (st) return st;
+    plan_keep_input(p, nid, 0);
+    dnnl_memory_desc_t wsrc = *src;
+    st = choose_bwd_weights(g, &wsrc, dst, fpd, &pd);
+    if (!st) s->bwd_weights = plan_prim(p, pd, &st);
+    if (!st) st = plan_param_grad_use(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), &s->dw_view);
+    if (!st && g->bias) st = plan_param_grad_use(p, nid, 1, &g->b, &s->db_view);
+    if (!st) st = adapter_make(p, nid, tsrc, &wsrc, true, LIFE_BWD, &s->bw_src);
+    if (pd) dnnl_primitive_desc_destroy(pd);
     return st;
 }
 
 static cnn_status conv_compile(plan *p, int nid) {
-    graph *g = plan_graph(p);
-    node *n = &g->nodes[nid];
-    conv_attr *a = n->attr;
+    graph *gr = plan_graph(p);
+    node *n = &gr->nodes[nid];
     conv_state *s = calloc(1, sizeof *s);
     if (!s) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     s->fwd = s->bwd_data = s->bwd_weights = -1;
     s->w_fwd_view = s->w_bwd_view = s->dw_view = s->db_view = -1;
-    s->src_blocked = s->to_blocked = -1;
     plan_set_state(p, nid, s);
-    conv_descs d;
-    make_descs(p, nid, &d);
-    const dnnl_memory_desc_t *bias = a->cfg.bias ? &d.b : NULL;
+    conv_geom g;
+    make_geom(n->attr, &g);
+    dnnl_memory_desc_t src = *plan_md(p, n->in[0]), dst = *plan_md(p, n->out[0]);
     bool train = plan_is_train(p);
-    dnnl_convolution_desc_t cd;
-    CNN_TRY(be_check(dnnl_dilated_convolution_forward_desc_init(
-                         &cd, train ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct,
-                         &d.src, &d.w, bias, &d.dst, d.strides, d.dil, d.pad, d.pad),
-                     "convolution forward"));
-    dnnl_primitive_desc_t fpd = NULL, pd = NULL;
-    CNN_TRY(be_pd(&fpd, &cd, NULL, NULL, 0, "convolution forward"));
-    cnn_status st = CNN_OK;
+    dnnl_primitive_desc_t fpd = NULL;
+    cnn_status st = choose_forward(&g, train, &src, &dst, &fpd);
+    if (st) return st;
+    int unused;
     s->fwd = plan_prim(p, fpd, &st);
     if (!st) st = plan_param_use(p, nid, 0, be_query_md(fpd, dnnl_query_weights_md, 0), &s->w_fwd_view);
-    if (!st && a->cfg.bias) st = plan_param_use(p, nid, 1, &d.b, &(int){0});
-    if (!st && train && plan_needs_grad(p, n->in[0])) {
-        plan_grad_overwrites(p, nid);
-        st = be_check(dnnl_dilated_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &d.src, &d.w,
-                                                                       &d.dst, d.strides, d.dil, d.pad, d.pad),
-                      "convolution backward data");
-        /* a plain (first-layer) input never needs its gradient in training: tests only */
-        bool plain_src = plan_graph(p)->tensors[n->in[0]].layout == LAYOUT_PLAIN;
-        if (!st) st = be_pd(&pd, &cd, NULL, fpd, plain_src, "convolution backward data");
-        if (!st) s->bwd_data = plan_prim(p, pd, &st);
-        if (!st) st = plan_param_use(p, nid, 0, be_query_md(pd, dnnl_query_weights_md, 0), &s->w_bwd_view);
-        if (pd) dnnl_primitive_desc_destroy(pd);
-        pd = NULL;
-    }
-    if (!st && train) {
-        plan_keep_input(p, nid, 0);
-        st = bwd_weights_pd(p, nid, &d, bias, fpd, &pd);
-        if (!st) s->bwd_weights = plan_prim(p, pd, &st);
-        if (!st) st = plan_param_grad_use(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), &s->dw_view);
-        if (!st && a->cfg.bias) st = plan_param_grad_use(p, nid, 1, &d.b, &s->db_view);
-        if (pd) dnnl_primitive_desc_destroy(pd);
-    }
+    if (!st && g.bias) st = plan_param_use(p, nid, 1, &g.b, &unused);
+    if (!st) st = adapter_make(p, nid, plan_md(p, n->in[0]), &src, true, LIFE_FWD, &s->src);
+    if (!st) st = adapter_make(p, nid, plan_md(p, n->out[0]), &dst, false, LIFE_FWD, &s->dst);
+    if (!st && train) st = compile_backward(p, nid, &g, &src, &dst, fpd);
     dnnl_primitive_desc_destroy(fpd);
     return st;
 }
@@ -148,37 +199,35 @@ static cnn_status conv_compile(plan *p, int nid) {
 static void conv_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
+    dnnl_memory_t y = plan_val_mem(p, n->out[0]);
     dnnl_exec_arg_t args[4] = {
-        {DNNL_ARG_SRC, plan_val_mem(p, n->in[0])},
+        {DNNL_ARG_SRC, adapter_in(p, &s->src, plan_val_mem(p, n->in[0]))},
         {DNNL_ARG_WEIGHTS, plan_param_mem(p, nid, 0, s->w_fwd_view)},
-        {DNNL_ARG_DST, plan_val_mem(p, n->out[0])},
+        {DNNL_ARG_DST, adapter_out(p, &s->dst, y)},
     };
     int na = 3;
     if (n->nparams > 1) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, plan_param_mem(p, nid, 1, -1)};
     plan_run(p, s->fwd, na, args);
+    adapter_out_end(p, &s->dst, y);
 }
 
 static void conv_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
-    dnnl_memory_t dy = plan_grad_mem(p, n->out[0]);
+    dnnl_memory_t dy = adapter_in(p, &s->ddst, plan_grad_mem(p, n->out[0]));
     if (s->bwd_data >= 0) {
+        dnnl_memory_t target = plan_grad_in_begin(p, nid, 0);
         dnnl_exec_arg_t args[3] = {
-            {DNNL_ARG_DIFF_SRC, plan_grad_in_begin(p, nid, 0)},
+            {DNNL_ARG_DIFF_SRC, adapter_out(p, &s->dsrc, target)},
             {DNNL_ARG_WEIGHTS, plan_param_mem(p, nid, 0, s->w_bwd_view)},
             {DNNL_ARG_DIFF_DST, dy},
         };
         plan_run(p, s->bwd_data, 3, args);
+        adapter_out_end(p, &s->dsrc, target);
         plan_grad_in_end(p, nid, 0);
     }
-    dnnl_memory_t src = plan_val_mem(p, n->in[0]);
-    if (s->to_blocked >= 0) {
-        dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, plan_buf_mem(p, s->src_blocked)}};
-        plan_run(p, s->to_blocked, 2, r);
-        src = plan_buf_mem(p, s->src_blocked);
-    }
     dnnl_exec_arg_t args[4] = {
-        {DNNL_ARG_SRC, src},
+        {DNNL_ARG_SRC, adapter_in(p, &s->bw_src, plan_val_mem(p, n->in[0]))},
         {DNNL_ARG_DIFF_DST, dy},
         {DNNL_ARG_DIFF_WEIGHTS, plan_param_grad_begin(p, nid, 0, s->dw_view)},
     };
