@@ -33,7 +33,8 @@ typedef struct pview {
 
 typedef struct pnode {
     int pos;                   /* position in the run order, -1 if not run */
-    unsigned fused;            /* FUSED_* work taken over from the node after it */
+    unsigned fused;            /* FUSED_* work taken over from the nodes after it */
+    int absorbed[4], nabsorbed; /* those nodes */
     void *state;
     bool overwrites;
     bool run_bwd;
@@ -89,6 +90,12 @@ void plan_set_state(plan *p, int nid, void *state) { p->nodes[nid].state = state
 void plan_keep_input(plan *p, int nid, int slot) { p->nodes[nid].in[slot].keep = true; }
 void plan_set_fused(plan *p, int nid, unsigned what) { p->nodes[nid].fused |= what; }
 unsigned plan_fused(const plan *p, int nid) { return p->nodes[nid].fused; }
+
+int plan_absorbed(const plan *p, int nid, const char *type) {
+    for (int i = 0; i < p->nodes[nid].nabsorbed; i++)
+        if (!strcmp(p->g->nodes[p->nodes[nid].absorbed[i]].op->type, type)) return p->nodes[nid].absorbed[i];
+    return -1;
+}
 void plan_keep_output(plan *p, int nid, int slot) { p->nodes[nid].keep_out[slot] = true; }
 void plan_grad_overwrites(plan *p, int nid) { p->nodes[nid].overwrites = true; }
 bool plan_needs_grad(const plan *p, int tid) { return p->mode == PLAN_TRAIN && p->rg[tid]; }
@@ -420,9 +427,10 @@ static void fuse_nodes(plan *p) {
         node *n = &g->nodes[nid];
         if (p->nodes[nid].pos < 0 || n->nout != 1 || !n->op->absorb) continue;
         int t = n->out[0];
-        while (uses[t] == 1 && !pinned(g, t)) {
+        while (uses[t] == 1 && !pinned(g, t) && p->nodes[nid].nabsorbed < 4) {
             int m = only_consumer(p, t);
             if (m < 0 || g->nodes[m].nout != 1 || !n->op->absorb(p, nid, m)) break;
+            p->nodes[nid].absorbed[p->nodes[nid].nabsorbed++] = m;
             p->nodes[m].pos = -1;
             t = g->nodes[m].out[0];
             p->root[t] = p->root[n->out[0]];

@@ -47,9 +47,11 @@ int plan_batch(const plan *p);
 graph *plan_graph(const plan *p);
 
 /* ---- fusion (see op_def.absorb) ---- */
-enum { FUSED_RELU = 1 };
+enum { FUSED_RELU = 1, FUSED_BN = 2 };
 void plan_set_fused(plan *p, int nid, unsigned what);
 unsigned plan_fused(const plan *p, int nid);
+/* The node of the given op type that node nid absorbed, or -1. */
+int plan_absorbed(const plan *p, int nid, const char *type);
 
 /* ---- for ops, at compile time ---- */
 bool plan_is_train(const plan *p);                 /* the plan has a backward pass */

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/plan.h"
 #include "ops/ops.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,18 @@ static void bn_backward(plan *p, int nid) {
     if (s->ws >= 0) args[9] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, plan_buf_mem(p, s->ws)};
     plan_run(p, s->bwd, s->ws >= 0 ? 10 : 9, args);
     plan_grad_in_end(p, nid, 0);
+}
+
+void op_batchnorm_fold(plan *p, int nid, float *scale, float *shift) {
+    node *n = &plan_graph(p)->nodes[nid];
+    bn_attr *a = n->attr;
+    int c = plan_graph(p)->tensors[n->in[0]].c;
+    const float *w = plan_param_ptr(p, nid, BN_WEIGHT), *b = plan_param_ptr(p, nid, BN_BIAS);
+    const float *rm = plan_param_ptr(p, nid, BN_RMEAN), *rv = plan_param_ptr(p, nid, BN_RVAR);
+    for (int i = 0; i < c; i++) {
+        scale[i] = w[i] / sqrtf(rv[i] + a->eps);
+        shift[i] = b[i] - rm[i] * scale[i];
+    }
 }
 
 /* oneDNN applies a ReLU after the normalization itself (and masks the gradient with a workspace). */

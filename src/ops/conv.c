@@ -3,7 +3,9 @@
  * keep the forward primitive's layout; other primitives get views in theirs. Where oneDNN has no
  * JIT kernel for the tensors' layout, a primitive runs on another one through adapters:
  * plain nchw for grouped convolutions with few channels per group, a blocked input for the
- * backward weights of first layers whose channel count the plain-input kernel refuses. */
+ * backward weights of first layers whose channel count the plain-input kernel refuses.
+ * In evaluation plans a convolution absorbs the batch norm after it (folded into its weights and
+ * bias, refolded when parameters change) and then a ReLU (a post-op). */
 #include "core/error.h"
 #include "core/plan.h"
 #include "ops/adapt.h"
@@ -16,8 +18,17 @@ typedef struct conv_attr {
     int in_c;
 } conv_attr;
 
+/* Batch norm folded into the weights: w' = w·scale[o], b' = b·scale[o] + shift[o]. */
+typedef struct conv_fold {
+    int bn;                               /* the absorbed batch-norm node, -1 if none */
+    int canon, folded, bias, scale;       /* buffers */
+    int to_canon, from_canon;             /* reorders of the weights */
+    int64_t version;                      /* parameter version folded */
+} conv_fold;
+
 typedef struct conv_state {
     int fwd, bwd_data, bwd_weights;       /* primitive handles, -1 if absent */
+    conv_fold fold;
     int w_fwd_view, w_bwd_view, dw_view, db_view;
     adapter src, dst;                     /* forward: tensors <-> the forward primitive's layout */
     adapter ddst, dsrc;                   /* backward: gradients <-> the backward primitives' layout */
@@ -44,6 +55,7 @@ typedef struct conv_geom {
     dnnl_memory_desc_t w, b;
     const dnnl_memory_desc_t *bias;       /* &b or NULL */
     dnnl_dims_t strides, dil, pad;
+    bool relu;                            /* ReLU post-op (evaluation) */
 } conv_geom;
 
 static void make_geom(const conv_attr *a, conv_geom *g) {
@@ -54,6 +66,7 @@ static void make_geom(const conv_attr *a, conv_geom *g) {
     dnnl_dims_t bd = {a->cfg.out_c};
     dnnl_memory_desc_init_by_tag(&g->b, 1, bd, dnnl_f32, dnnl_x);
     g->bias = a->cfg.bias ? &g->b : NULL;
+    g->relu = false;
     g->strides[0] = g->strides[1] = a->cfg.stride;
     g->dil[0] = g->dil[1] = a->cfg.dilation - 1;
     g->pad[0] = g->pad[1] = a->cfg.pad;
@@ -76,7 +89,17 @@ static cnn_status fwd_pd(const conv_geom *g, bool train, const dnnl_memory_desc_
                          &cd, train ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct, src, &g->w,
                          g->bias, dst, g->strides, g->dil, g->pad, g->pad),
                      "convolution forward"));
-    return be_pd(pd, &cd, NULL, NULL, 1, "convolution forward");
+    dnnl_primitive_attr_t attr = be_attr();
+    if (g->relu) {
+        dnnl_post_ops_t ops;
+        dnnl_post_ops_create(&ops);
+        dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+        dnnl_primitive_attr_set_post_ops(attr, ops);
+        dnnl_post_ops_destroy(ops);
+    }
+    cnn_status st = be_pd(pd, &cd, attr, NULL, 1, "convolution forward");
+    dnnl_primitive_attr_destroy(attr);
+    return st;
 }
 
 /* The forward primitive on the tensors' layouts, or on plain nchw if only that has a JIT kernel;
@@ -170,6 +193,31 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
     return st;
 }
 
+static cnn_status weights_reorder(plan *p, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, int *prim) {
+    const backend *b = be_get();
+    dnnl_primitive_desc_t pd;
+    CNN_TRY(be_check(dnnl_reorder_primitive_desc_create(&pd, from, b->engine, to, b->engine, NULL), "reorder"));
+    cnn_status st;
+    *prim = plan_prim(p, pd, &st);
+    dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+/* Buffers and reorders to fold the absorbed batch norm into the weights of the forward primitive. */
+static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_primitive_desc_t fpd) {
+    conv_fold *f = &((conv_state *)plan_state(p, nid))->fold;
+    const param *w = &plan_graph(p)->params[plan_graph(p)->nodes[nid].params[0]];
+    const dnnl_memory_desc_t *wmd = be_query_md(fpd, dnnl_query_weights_md, 0);
+    f->version = -1;
+    f->canon = plan_request(p, nid, LIFE_PERSIST, &w->canon_md, 0);
+    f->folded = plan_request(p, nid, LIFE_PERSIST, wmd, 0);
+    f->bias = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
+    f->scale = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
+    if (f->canon < 0 || f->folded < 0 || f->bias < 0 || f->scale < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    CNN_TRY(weights_reorder(p, wmd, &w->canon_md, &f->to_canon));
+    return weights_reorder(p, &w->canon_md, wmd, &f->from_canon);
+}
+
 static cnn_status conv_compile(plan *p, int nid) {
     graph *gr = plan_graph(p);
     node *n = &gr->nodes[nid];
@@ -177,9 +225,12 @@ static cnn_status conv_compile(plan *p, int nid) {
     if (!s) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     s->fwd = s->bwd_data = s->bwd_weights = -1;
     s->w_fwd_view = s->w_bwd_view = s->dw_view = s->db_view = -1;
+    s->fold.bn = plan_absorbed(p, nid, "batchnorm");
     plan_set_state(p, nid, s);
     conv_geom g;
     make_geom(n->attr, &g);
+    g.relu = plan_fused(p, nid) & FUSED_RELU;
+    if (s->fold.bn >= 0) g.bias = &g.b; /* the folded shift becomes a bias */
     dnnl_memory_desc_t src = *plan_md(p, n->in[0]), dst = *plan_md(p, n->out[0]);
     bool train = plan_is_train(p);
     dnnl_primitive_desc_t fpd = NULL;
@@ -188,7 +239,8 @@ static cnn_status conv_compile(plan *p, int nid) {
     int unused;
     s->fwd = plan_prim(p, fpd, &st);
     if (!st) st = plan_param_use(p, nid, 0, be_query_md(fpd, dnnl_query_weights_md, 0), &s->w_fwd_view);
-    if (!st && g.bias) st = plan_param_use(p, nid, 1, &g.b, &unused);
+    if (!st && n->nparams > 1) st = plan_param_use(p, nid, 1, &g.b, &unused);
+    if (!st && s->fold.bn >= 0) st = compile_fold(p, nid, &g, fpd);
     if (!st) st = adapter_make(p, nid, plan_md(p, n->in[0]), &src, true, LIFE_FWD, &s->src);
     if (!st) st = adapter_make(p, nid, plan_md(p, n->out[0]), &dst, false, LIFE_FWD, &s->dst);
     if (!st && train) st = compile_backward(p, nid, &g, &src, &dst, fpd);
@@ -196,17 +248,44 @@ static cnn_status conv_compile(plan *p, int nid) {
     return st;
 }
 
+/* Recompute w' and b' from the current weights and batch-norm statistics (after a change). */
+static void refold(plan *p, int nid) {
+    conv_state *s = plan_state(p, nid);
+    conv_fold *f = &s->fold;
+    const graph *g = plan_graph(p);
+    if (f->version == g->version) return;
+    const node *n = &g->nodes[nid];
+    const param *w = &g->params[n->params[0]];
+    dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, plan_param_mem(p, nid, 0, s->w_fwd_view)}, {DNNL_ARG_TO, plan_buf_mem(p, f->canon)}};
+    plan_run(p, f->to_canon, 2, r);
+    float *canon = plan_buf(p, f->canon), *scale = plan_buf(p, f->scale), *bias = plan_buf(p, f->bias);
+    op_batchnorm_fold(p, f->bn, scale, bias);
+    int out = (int)w->dims[0];
+    int64_t per = param_numel(w) / out;
+    const float *b0 = n->nparams > 1 ? plan_param_ptr(p, nid, 1) : NULL;
+    for (int o = 0; o < out; o++) {
+        for (int64_t i = 0; i < per; i++) canon[o * per + i] *= scale[o];
+        if (b0) bias[o] += b0[o] * scale[o];
+    }
+    dnnl_exec_arg_t back[2] = {{DNNL_ARG_FROM, plan_buf_mem(p, f->canon)}, {DNNL_ARG_TO, plan_buf_mem(p, f->folded)}};
+    plan_run(p, f->from_canon, 2, back);
+    f->version = g->version;
+}
+
 static void conv_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
     dnnl_memory_t y = plan_val_mem(p, n->out[0]);
+    bool fold = s->fold.bn >= 0;
+    if (fold) refold(p, nid);
     dnnl_exec_arg_t args[4] = {
         {DNNL_ARG_SRC, adapter_in(p, &s->src, plan_val_mem(p, n->in[0]))},
-        {DNNL_ARG_WEIGHTS, plan_param_mem(p, nid, 0, s->w_fwd_view)},
+        {DNNL_ARG_WEIGHTS, fold ? plan_buf_mem(p, s->fold.folded) : plan_param_mem(p, nid, 0, s->w_fwd_view)},
         {DNNL_ARG_DST, adapter_out(p, &s->dst, y)},
     };
     int na = 3;
-    if (n->nparams > 1) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, plan_param_mem(p, nid, 1, -1)};
+    if (fold) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, plan_buf_mem(p, s->fold.bias)};
+    else if (n->nparams > 1) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, plan_param_mem(p, nid, 1, -1)};
     plan_run(p, s->fwd, na, args);
     adapter_out_end(p, &s->dst, y);
 }
@@ -244,7 +323,23 @@ static int64_t conv_macs(const graph *g, const node *n) {
     return (int64_t)y->c * y->h * y->w * (a->in_c / a->cfg.groups) * a->cfg.k * a->cfg.k;
 }
 
-static const op_def conv_op = {"conv2d", conv_compile, conv_forward, conv_backward, NULL, conv_macs};
+/* In evaluation: the batch norm right after (folded), then a ReLU (post-op). */
+static bool conv_absorb(plan *p, int nid, int next) {
+    if (plan_is_train(p)) return false;
+    const char *type = plan_graph(p)->nodes[next].op->type;
+    unsigned f = plan_fused(p, nid);
+    if (!(f & (FUSED_BN | FUSED_RELU)) && !strcmp(type, "batchnorm")) {
+        plan_set_fused(p, nid, FUSED_BN);
+        return true;
+    }
+    if (!(f & FUSED_RELU) && !strcmp(type, "relu")) {
+        plan_set_fused(p, nid, FUSED_RELU);
+        return true;
+    }
+    return false;
+}
+
+static const op_def conv_op = {"conv2d", conv_compile, conv_forward, conv_backward, NULL, conv_macs, conv_absorb};
 
 int op_conv2d(graph *g, int x, const char *name, const conv_cfg *cfg) {
     if (!graph_ok(g) || x < 0) return -1;

@@ -20,6 +20,9 @@ int op_conv(graph *g, int x, const char *name, int out_c, int k, int stride);
  * variance, as PyTorch); evaluation uses the running statistics. */
 int op_batchnorm(graph *g, int x, const char *name);
 int op_batchnorm_ex(graph *g, int x, const char *name, float eps, float momentum);
+/* Evaluation-mode batch norm as y = scale·x + shift per channel (for folding into a convolution). */
+struct plan;
+void op_batchnorm_fold(struct plan *p, int nid, float *scale, float *shift);
 
 int op_relu(graph *g, int x);
 int op_sigmoid(graph *g, int x);
