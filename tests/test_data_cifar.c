@@ -1,7 +1,7 @@
 /* test_data_cifar.c — CIFAR-10 and CIFAR-100 binary loading: every pixel and label of tiny
  * hand-made batch files, both directory layouts, class-name files, and each kind of bad file. */
-#define _POSIX_C_SOURCE 200809L
 #include "data/dataset.h"
+#include "testutil.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,34 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
 
 static char tmp[256];
 
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[1024];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) remove_tree(path);
-        else unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static const char *fresh_dir(const char *name) {
     static char dir[512];
@@ -223,19 +198,10 @@ static void test_bad(void) {
 }
 
 int main(void) {
-    snprintf(tmp, sizeof tmp, "/tmp/cnn-test-XXXXXX");
-    if (!mkdtemp(tmp)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    if (!temp_dir(tmp, sizeof tmp)) return 2;
     test_good();
     printf("bad files:\n");
     test_bad();
     remove_tree(tmp);
-    if (failures) {
-        fprintf(stderr, "test_data_cifar: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_data_cifar: ok\n");
-    return 0;
+    return test_report("test_data_cifar");
 }

@@ -1,7 +1,7 @@
 /* test_data_idx.c — IDX loading (MNIST, Fashion-MNIST), plain and gzip: every pixel and label of
  * tiny hand-made files, each kind of bad file, and the real Fashion-MNIST when it is installed. */
-#define _POSIX_C_SOURCE 200809L
 #include "data/dataset.h"
+#include "testutil.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,34 +10,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
 
 static char tmp[256];
 
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[1024];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) remove_tree(path);
-        else unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 /* Writes bytes to dir/name, gzip-compressed when gz (name then gets ".gz"); returns the path. */
 static const char *write_file(const char *dir, const char *name, const uint8_t *bytes, size_t n, int gz) {
@@ -346,21 +321,12 @@ static void test_real(void) {
 }
 
 int main(void) {
-    snprintf(tmp, sizeof tmp, "/tmp/cnn-test-XXXXXX");
-    if (!mkdtemp(tmp)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    if (!temp_dir(tmp, sizeof tmp)) return 2;
     test_good();
     printf("bad files:\n");
     test_bad();
     test_bad_gz();
     remove_tree(tmp);
     test_real();
-    if (failures) {
-        fprintf(stderr, "test_data_idx: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_data_idx: ok\n");
-    return 0;
+    return test_report("test_data_idx");
 }

@@ -1,25 +1,15 @@
 /* test_loader.c — the batch loader on small in-memory sets: normalization, order, permutations,
  * determinism across restarts and thread timing, crop and flip semantics, epoch ends; and
  * data_channel_stats against hand-computed values. */
-#define _POSIX_C_SOURCE 200809L
 #include "core/rng.h"
 #include "data/loader.h"
+#include "testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
 
 /* ---- data_channel_stats ---- */
 
@@ -357,10 +347,5 @@ int main(void) {
     test_augment();
     test_determinism();
     test_lifecycle();
-    if (failures) {
-        fprintf(stderr, "test_loader: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_loader: ok\n");
-    return 0;
+    return test_report("test_loader");
 }

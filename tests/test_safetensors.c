@@ -505,12 +505,6 @@ static int mode_fixture(const char *out) {
     return st != CNN_OK;
 }
 
-static void remove_tree(const char *d) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", d);
-}
-
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "copy")) return mode_copy(argv[2], argv[3]);
     if (argc == 3 && !strcmp(argv[1], "fixture")) return mode_fixture(argv[2]);

@@ -1,6 +1,11 @@
 /* testutil.c — shared test helpers. */
 #include "testutil.h"
+#include <dirent.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "core/rng.h"
 
 int test_failures = 0;
@@ -38,4 +43,27 @@ bool close_arrays(const char *what, const float *a, const float *b, int64_t n, d
 void fill_uniform(float *v, int64_t n, uint64_t seed, float lo, float hi) {
     rng r = rng_stream(rng_key(seed, RNG_SPLIT, 77, 0));
     for (int64_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * rng_uniform(&r);
+}
+
+bool temp_dir(char *buf, size_t size) {
+    snprintf(buf, size, "/tmp/cnn-test-XXXXXX");
+    if (mkdtemp(buf)) return true;
+    perror("mkdtemp");
+    return false;
+}
+
+void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[1024];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) remove_tree(path);
+        else unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }

@@ -2,6 +2,7 @@
 #ifndef CNN_TESTUTIL_H
 #define CNN_TESTUTIL_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "cnn.h"
@@ -34,4 +35,7 @@ int test_report(const char *name);
 /* |a-b| <= atol + rtol*max(|a|,|b|) for every element; prints the worst one. */
 bool close_arrays(const char *what, const float *a, const float *b, int64_t n, double rtol, double atol);
 void fill_uniform(float *v, int64_t n, uint64_t seed, float lo, float hi);
+/* A fresh directory under /tmp (path written to buf) and its recursive removal. */
+bool temp_dir(char *buf, size_t size);
+void remove_tree(const char *dir);
 #endif
