@@ -54,24 +54,18 @@ static cnn_status cifar_base(const char *dir, const cifar_format *fmt, int split
     return CNN_OK;
 }
 
-/* Opens a batch file and returns its record count; the size must be a whole number of records. */
-static cnn_status cifar_open(data_file *df, const char *path, int record, int64_t *records) {
-    CNN_TRY(data_file_open(df, path));
-    cnn_status st = CNN_OK;
+/* A batch file's record count; its size must be a whole, non-zero number of records. */
+static cnn_status cifar_records(data_file *df, int record, int64_t *records) {
     char claim[64];
-    if (df->size == 0)
-        st = cnn_fail(CNN_ERR_FORMAT, "%s: empty file, expected records of %d bytes", path, record);
-    else if (df->size % record != 0)
-        st = cnn_fail(CNN_ERR_FORMAT, "%s: size %lld is not a multiple of the %d-byte record (%d label byte%s + %d pixels): truncated or trailing garbage",
-                      path, (long long)df->size, record, record - CIFAR_PIXELS, record - CIFAR_PIXELS > 1 ? "s" : "",
-                      CIFAR_PIXELS);
-    if (st == CNN_OK) {
-        snprintf(claim, sizeof claim, "%lld records of %d bytes", (long long)(df->size / record), record);
-        st = data_file_check_size(df, df->size, claim);
-    }
-    if (st != CNN_OK) data_file_close(df);
     *records = df->size / record;
-    return st;
+    if (df->size == 0)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: empty file, expected records of %d bytes", df->path, record);
+    if (df->size % record != 0)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: size %lld is not a multiple of the %d-byte record (%d label byte%s + %d pixels): truncated or trailing garbage",
+                        df->path, (long long)df->size, record, record - CIFAR_PIXELS, record - CIFAR_PIXELS > 1 ? "s" : "",
+                        CIFAR_PIXELS);
+    snprintf(claim, sizeof claim, "%lld records of %d bytes", (long long)*records, record);
+    return data_file_check_size(df, df->size, claim);
 }
 
 /* Reads `records` records into the data set starting at image `at`, checking every label. */
@@ -99,41 +93,47 @@ static cnn_status cifar_read(data_file *df, const cifar_format *fmt, int64_t rec
     return data_file_expect_end(df);
 }
 
-cnn_status data_load_cifar(const char *dir, int split, int variant, data_set *out) {
+cnn_status data_cifar_decode(data_file *files, int nfiles, int variant, data_set *out) {
     const cifar_format *fmt = variant == 100 ? &cifar100 : &cifar10;
     int record = fmt->label_bytes + CIFAR_PIXELS;
+    int64_t records[5], n = 0;
+    memset(out, 0, sizeof *out);
+    if (nfiles < 1 || nfiles > 5) return cnn_fail(CNN_ERR_ARG, "CIFAR: %d batch files, expected 1 to 5", nfiles);
+    for (int i = 0; i < nfiles; i++) {
+        CNN_TRY(cifar_records(&files[i], record, &records[i]));
+        n += records[i];
+    }
+    out->n = n;
+    out->c = 3;
+    out->h = out->w = 32;
+    out->num_classes = fmt->num_classes;
+    out->pixels = malloc((size_t)n * CIFAR_PIXELS);
+    out->labels = malloc((size_t)n * sizeof *out->labels);
+    uint8_t *buf = malloc((size_t)CIFAR_CHUNK * record);
+    cnn_status st = CNN_OK;
+    if (!out->pixels || !out->labels || !buf)
+        st = cnn_fail(CNN_ERR_NOMEM, "%s: out of memory for %lld CIFAR images", files[0].path, (long long)n);
+    int64_t at = 0;
+    for (int i = 0; st == CNN_OK && i < nfiles; at += records[i], i++)
+        st = cifar_read(&files[i], fmt, records[i], at, out, buf);
+    free(buf);
+    if (st != CNN_OK) data_free(out);
+    return st;
+}
+
+cnn_status data_load_cifar(const char *dir, int split, int variant, data_set *out) {
+    const cifar_format *fmt = variant == 100 ? &cifar100 : &cifar10;
     char base[PATH_MAX], path[5][PATH_MAX];
     data_file df[5];
-    int64_t records[5], n = 0;
     int nfiles = 0;
     cnn_status st = cifar_base(dir, fmt, split, base);
     for (; st == CNN_OK && nfiles < 5 && fmt->files[split][nfiles]; nfiles++) {
-        if (snprintf(path[nfiles], PATH_MAX, "%s/%s", base, fmt->files[split][nfiles]) >= PATH_MAX) {
+        if (snprintf(path[nfiles], PATH_MAX, "%s/%s", base, fmt->files[split][nfiles]) >= PATH_MAX)
             st = cnn_fail(CNN_ERR_ARG, "%s: path too long", base);
-            break;
-        }
-        st = cifar_open(&df[nfiles], path[nfiles], record, &records[nfiles]);
+        else st = data_file_open(&df[nfiles], path[nfiles]);
         if (st != CNN_OK) break;
-        n += records[nfiles];
     }
-    uint8_t *buf = NULL;
-    if (st == CNN_OK) {
-        out->n = n;
-        out->c = 3;
-        out->h = out->w = 32;
-        out->num_classes = fmt->num_classes;
-        out->pixels = malloc((size_t)n * CIFAR_PIXELS);
-        out->labels = malloc((size_t)n * sizeof *out->labels);
-        buf = malloc((size_t)CIFAR_CHUNK * record);
-        if (!out->pixels || !out->labels || !buf)
-            st = cnn_fail(CNN_ERR_NOMEM, "%s: out of memory for %lld CIFAR images", base, (long long)n);
-    }
-    int64_t at = 0;
-    for (int i = 0; st == CNN_OK && i < nfiles; i++) {
-        st = cifar_read(&df[i], fmt, records[i], at, out, buf);
-        at += records[i];
-    }
-    free(buf);
+    if (st == CNN_OK) st = data_cifar_decode(df, nfiles, variant, out);
     for (int i = 0; i < nfiles; i++) data_file_close(&df[i]);
     if (st == CNN_OK) {
         char names[PATH_MAX];

@@ -3,6 +3,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "data/dataset.h"
 #include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -116,36 +118,38 @@ cnn_status data_set_class_names(data_set *ds, const char *const *names) {
     return CNN_OK;
 }
 
-cnn_status data_read_class_names(data_set *ds, const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return cnn_fail(CNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+/* Names end up in checkpoint metadata (JSON strings) and in reports: each must be UTF-8 text. */
+cnn_status data_parse_class_names(data_set *ds, const char *name, const char *text, size_t len) {
+    if (memchr(text, 0, len))
+        return cnn_fail(CNN_ERR_FORMAT, "%s: contains a NUL byte, expected text with one class name per line", name);
     ds->class_names = calloc((size_t)ds->num_classes, sizeof *ds->class_names);
-    if (!ds->class_names) {
-        fclose(f);
-        return cnn_fail(CNN_ERR_NOMEM, "out of memory for %d class names", ds->num_classes);
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    int count = 0;
-    cnn_status st = CNN_OK;
-    while (st == CNN_OK && getline(&line, &cap, f) >= 0) {
-        char *b = line, *e = line + strlen(line);
-        while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n') b++;
-        while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n')) e--;
+    if (!ds->class_names) return cnn_fail(CNN_ERR_NOMEM, "out of memory for %d class names", ds->num_classes);
+    int count = 0, line = 0;
+    for (const char *p = text, *end = text + len; p < end; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *b = p, *e = nl ? nl : end;
+        p = nl ? nl + 1 : end;
+        while (b < e && (*b == ' ' || *b == '\t' || *b == '\r')) b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) e--;
         if (e == b) continue;
-        if (count == ds->num_classes) {
-            st = cnn_fail(CNN_ERR_FORMAT, "%s: more than the expected %d class names", path, ds->num_classes);
-            break;
-        }
-        ds->class_names[count] = strndup(b, (size_t)(e - b));
-        if (!ds->class_names[count++]) st = cnn_fail(CNN_ERR_NOMEM, "out of memory for class names");
+        if (count == ds->num_classes)
+            return cnn_fail(CNN_ERR_FORMAT, "%s: more than the expected %d class names (line %d)", name, ds->num_classes,
+                            line + 1);
+        if (!json_utf8_valid(b, (size_t)(e - b)))
+            return cnn_fail(CNN_ERR_FORMAT, "%s: line %d is not UTF-8 text", name, line + 1);
+        if (!(ds->class_names[count++] = strndup(b, (size_t)(e - b))))
+            return cnn_fail(CNN_ERR_NOMEM, "out of memory for class names");
     }
-    if (st == CNN_OK && ferror(f)) st = cnn_fail(CNN_ERR_IO, "%s: read error", path);
-    if (st == CNN_OK && count < ds->num_classes)
-        st = cnn_fail(CNN_ERR_FORMAT, "%s: %d class names, expected %d (one per line)", path, count,
-                      ds->num_classes);
-    free(line);
-    fclose(f);
+    if (count < ds->num_classes)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: %d class names, expected %d (one per line)", name, count, ds->num_classes);
+    return CNN_OK;
+}
+
+cnn_status data_read_class_names(data_set *ds, const char *path) {
+    uint8_t *text;
+    size_t len;
+    CNN_TRY(file_read_all(path, CLASS_NAMES_MAX_BYTES, &text, &len));
+    cnn_status st = data_parse_class_names(ds, path, (const char *)text, len);
+    free(text);
     return st;
 }
 
@@ -164,6 +168,50 @@ int data_dir_exists(const char *path) {
 /* Deflate cannot compress better than about 1032:1, so a gzip file of S bytes holds at most
    that many times S; a header claiming more is lying, whatever ISIZE says. */
 #define GZIP_MAX_RATIO 1032
+#define GZIP_INPUT_BYTES (1 << 17)
+
+/* Bytes of the file itself (compressed ones for gzip), from the FILE or from memory. */
+static size_t raw_read(data_file *df, void *buf, size_t n) {
+    if (df->f) return fread(buf, 1, n, df->f);
+    size_t left = df->mem_size - df->mem_pos;
+    if (n > left) n = left;
+    memcpy(buf, df->mem + df->mem_pos, n);
+    df->mem_pos += n;
+    return n;
+}
+
+/* Detects gzip by its magic bytes and reads ISIZE (the last 4 bytes) so that data_file_check_size can
+   compare it with a header's claim before anything is allocated; then gets ready to inflate. */
+static cnn_status data_file_start(data_file *df) {
+    unsigned char m[4];
+    if (raw_read(df, m, 2) != 2 || m[0] != 0x1f || m[1] != 0x8b) {
+        if (df->f) rewind(df->f);
+        df->mem_pos = 0;
+        df->size = df->disk_size;
+        return CNN_OK;
+    }
+    if (df->disk_size < 18)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: truncated gzip file (%lld bytes, a gzip file has at least 18)", df->path,
+                        (long long)df->disk_size);
+    if (df->f) {
+        if (fseek(df->f, -4, SEEK_END) != 0 || fread(m, 1, 4, df->f) != 4)
+            return cnn_fail(CNN_ERR_IO, "%s: cannot read the gzip trailer", df->path);
+        rewind(df->f);
+    } else {
+        memcpy(m, df->mem + df->mem_size - 4, 4);
+    }
+    df->mem_pos = 0;
+    df->size = (int64_t)((uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24);
+    z_stream *z = calloc(1, sizeof *z);
+    if (!z) return cnn_fail(CNN_ERR_NOMEM, "%s: out of memory", df->path);
+    if (inflateInit2(z, 16 + MAX_WBITS) != Z_OK) { /* 16: gzip wrapper, CRC and length checked */
+        free(z);
+        return cnn_fail(CNN_ERR_NOMEM, "%s: cannot start zlib", df->path);
+    }
+    df->gz = z;
+    if (df->f && !(df->zbuf = malloc(GZIP_INPUT_BYTES))) return cnn_fail(CNN_ERR_NOMEM, "%s: out of memory", df->path);
+    return CNN_OK;
+}
 
 cnn_status data_file_open(data_file *df, const char *path) {
     memset(df, 0, sizeof *df);
@@ -175,68 +223,87 @@ cnn_status data_file_open(data_file *df, const char *path) {
         fclose(f);
         return cnn_fail(CNN_ERR_IO, "%s: not a regular file", path);
     }
+    df->f = f;
     df->disk_size = (int64_t)sb.st_size;
-    unsigned char m[4];
-    if (fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b) {
-        if (df->disk_size < 18) {
-            fclose(f);
-            return cnn_fail(CNN_ERR_FORMAT, "%s: truncated gzip file (%lld bytes, a gzip file has at least 18)",
-                            path, (long long)df->disk_size);
-        }
-        int ok = fseek(f, -4, SEEK_END) == 0 && fread(m, 1, 4, f) == 4;
-        fclose(f);
-        if (!ok) return cnn_fail(CNN_ERR_IO, "%s: cannot read the gzip trailer", path);
-        df->size = (int64_t)((uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24);
-        gzFile gz = gzopen(path, "rb");
-        if (!gz) return cnn_fail(CNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        gzbuffer(gz, 1 << 17);
-        df->gz = gz;
-    } else {
-        rewind(f);
-        df->f = f;
-        df->size = df->disk_size;
-    }
-    return CNN_OK;
+    cnn_status st = data_file_start(df);
+    if (st != CNN_OK) data_file_close(df);
+    return st;
 }
 
-/* zlib's message, without the file name it puts in front (ours already says it). */
-static const char *gz_message(const data_file *df) {
-    int err;
-    const char *msg = gzerror((gzFile)df->gz, &err);
-    if (err == Z_OK) return "no zlib error";
-    size_t n = strlen(df->path);
-    return strncmp(msg, df->path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
+cnn_status data_file_open_memory(data_file *df, const char *name, const void *bytes, size_t n) {
+    memset(df, 0, sizeof *df);
+    df->path = name;
+    df->mem = bytes;
+    df->mem_size = n;
+    df->disk_size = (int64_t)n;
+    cnn_status st = data_file_start(df);
+    if (st != CNN_OK) data_file_close(df);
+    return st;
+}
+
+/* More compressed input for inflate; 0 at the end of the file. */
+static size_t gz_refill(data_file *df) {
+    z_stream *z = df->gz;
+    if (!df->f) { /* memory: hand inflate the rest directly */
+        size_t n = df->mem_size - df->mem_pos;
+        if (n > (1u << 30)) n = 1u << 30;
+        z->next_in = (Bytef *)(df->mem + df->mem_pos);
+        df->mem_pos += n;
+        return z->avail_in = (uInt)n;
+    }
+    z->next_in = df->zbuf;
+    return z->avail_in = (uInt)fread(df->zbuf, 1, GZIP_INPUT_BYTES, df->f);
+}
+
+/* Inflates up to n bytes into out (*got of them), across concatenated gzip members as gzip(1) does.
+   Stops short only at the end of the last member. Returns NULL, or why the stream is bad. */
+static const char *gz_inflate(data_file *df, uint8_t *out, int64_t n, int64_t *got) {
+    z_stream *z = df->gz;
+    *got = 0;
+    while (*got < n && !df->gz_done) {
+        if (z->avail_in == 0 && gz_refill(df) == 0) {
+            if (df->f && ferror(df->f)) return strerror(errno);
+            return "the compressed data end early";
+        }
+        uInt room = n - *got < (1 << 30) ? (uInt)(n - *got) : (1u << 30);
+        z->next_out = out + *got;
+        z->avail_out = room;
+        int r = inflate(z, Z_NO_FLUSH);
+        *got += room - z->avail_out;
+        if (r == Z_STREAM_END) {
+            if (z->avail_in == 0) gz_refill(df);
+            if (z->avail_in == 0) df->gz_done = 1;
+            else if (z->next_in[0] != 0x1f) return "bytes after the end of the gzip stream";
+            else inflateReset(z); /* another member follows */
+        } else if (r != Z_OK && r != Z_BUF_ERROR) {
+            return z->msg ? z->msg : "zlib error";
+        }
+    }
+    return NULL;
 }
 
 cnn_status data_file_read(data_file *df, void *buf, int64_t n, const char *what) {
     int64_t got = 0;
-    while (got < n) {
-        int64_t chunk = n - got < (1 << 30) ? n - got : (1 << 30);
-        int64_t r;
-        if (df->gz) {
-            r = gzread((gzFile)df->gz, (char *)buf + got, (unsigned)chunk);
-            if (r < 0)
-                return cnn_fail(CNN_ERR_FORMAT, "%s: corrupt gzip stream reading %s at uncompressed offset %lld: %s",
-                                df->path, what, (long long)(df->pos + got), gz_message(df));
-        } else {
-            r = (int64_t)fread((char *)buf + got, 1, (size_t)chunk, df->f);
-            if (r < chunk && ferror(df->f))
-                return cnn_fail(CNN_ERR_IO, "%s: read error at offset %lld: %s", df->path,
-                                (long long)(df->pos + got + r), strerror(errno));
+    if (df->gz) {
+        const char *why = gz_inflate(df, buf, n, &got);
+        if (why)
+            return cnn_fail(CNN_ERR_FORMAT, "%s: corrupt or truncated gzip stream reading %s at uncompressed offset %lld: %s",
+                            df->path, what, (long long)(df->pos + got), why);
+    } else {
+        while (got < n) {
+            size_t chunk = n - got < (1 << 30) ? (size_t)(n - got) : (1u << 30);
+            size_t r = raw_read(df, (char *)buf + got, chunk);
+            got += (int64_t)r;
+            if (r < chunk && df->f && ferror(df->f))
+                return cnn_fail(CNN_ERR_IO, "%s: read error at offset %lld: %s", df->path, (long long)(df->pos + got),
+                                strerror(errno));
+            if (r < chunk) break;
         }
-        got += r;
-        if (r < chunk) break;
     }
     df->pos += got;
-    if (got < n) {
-        if (df->gz)
-            return cnn_fail(CNN_ERR_FORMAT,
-                            "%s: truncated: expected %lld bytes of %s at uncompressed offset %lld, got %lld (%s)",
-                            df->path, (long long)n, what, (long long)(df->pos - got), (long long)got,
-                            gz_message(df));
-        return cnn_fail(CNN_ERR_FORMAT, "%s: truncated: expected %lld bytes of %s at offset %lld, got %lld",
-                        df->path, (long long)n, what, (long long)(df->pos - got), (long long)got);
-    }
+    if (got < n)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: truncated: expected %lld bytes of %s at %soffset %lld, got %lld", df->path,
+                        (long long)n, what, df->gz ? "uncompressed " : "", (long long)(df->pos - got), (long long)got);
     return CNN_OK;
 }
 
@@ -262,28 +329,32 @@ cnn_status data_file_check_size(data_file *df, int64_t total, const char *claim)
 }
 
 cnn_status data_file_expect_end(data_file *df) {
+    uint8_t b;
     if (!df->gz) {
-        if (fgetc(df->f) != EOF)
+        if (raw_read(df, &b, 1))
             return cnn_fail(CNN_ERR_FORMAT, "%s: trailing garbage after the %lld expected bytes", df->path,
                             (long long)df->pos);
         return CNN_OK;
     }
-    char b;
-    int r = gzread((gzFile)df->gz, &b, 1);
-    if (r > 0)
+    int64_t got;
+    const char *why = gz_inflate(df, &b, 1, &got); /* also checks the CRC and length of the last member */
+    if (why)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: corrupt or truncated gzip stream after %lld uncompressed bytes: %s",
+                        df->path, (long long)df->pos, why);
+    if (got)
         return cnn_fail(CNN_ERR_FORMAT, "%s: trailing garbage after the %lld expected uncompressed bytes", df->path,
                         (long long)df->pos);
-    int err;
-    gzerror((gzFile)df->gz, &err);
-    if (r < 0 || err != Z_OK)
-        return cnn_fail(CNN_ERR_FORMAT, "%s: corrupt or truncated gzip stream after %lld uncompressed bytes: %s",
-                        df->path, (long long)df->pos, gz_message(df));
     return CNN_OK;
 }
 
 void data_file_close(data_file *df) {
     if (df->f) fclose(df->f);
-    if (df->gz) gzclose((gzFile)df->gz);
+    if (df->gz) {
+        inflateEnd(df->gz);
+        free(df->gz);
+    }
+    free(df->zbuf);
     df->f = NULL;
     df->gz = NULL;
+    df->zbuf = NULL;
 }

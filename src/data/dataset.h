@@ -29,32 +29,26 @@ void data_channel_stats(const data_set *ds, int64_t first, int64_t count, float 
 
 /* ---- for the format readers (idx.c, cifar.c) ---- */
 
-cnn_status data_load_idx(const char *dir, int split, const char *const *class_names, int num_classes,
-                         data_set *out);
-/* variant: 10 for CIFAR-10, 100 for CIFAR-100. */
-cnn_status data_load_cifar(const char *dir, int split, int variant, data_set *out);
-
-/* Copies names into ds->class_names (ds->num_classes must be set). */
-cnn_status data_set_class_names(data_set *ds, const char *const *names);
-/* Reads ds->num_classes names, one per line (blank lines ignored), from path into ds->class_names.
-   Returns CNN_ERR_FORMAT, naming the file, if it does not hold exactly that many names. */
-cnn_status data_read_class_names(data_set *ds, const char *path);
-int data_file_exists(const char *path);
-int data_dir_exists(const char *path);
-
-/* A file read sequentially, plain or gzip (detected by its magic bytes, not its name).
-   size is the uncompressed size: exact for plain files; for gzip the trailer's ISIZE
-   (the size mod 2^32), so it can be checked against a header's claim before allocating. */
+/* A file read sequentially, plain or gzip (detected by its magic bytes, not its name), from disk or
+   from memory (tests and fuzzing; the file paths go through the same code). size is the uncompressed
+   size: exact for plain files; for gzip the trailer's ISIZE (the size mod 2^32), so it can be checked
+   against a header's claim before allocating. */
 typedef struct data_file {
-    const char *path;
-    FILE *f;          /* plain */
-    void *gz;         /* gzFile */
-    int64_t size;     /* uncompressed size (mod 2^32 for gzip) */
+    const char *path;      /* the name in messages */
+    FILE *f;               /* the source: a file ... */
+    const uint8_t *mem;    /* ... or bytes in memory */
+    size_t mem_size, mem_pos;
+    void *gz;              /* z_stream when gzip */
+    uint8_t *zbuf;         /* compressed input read from f */
+    int gz_done;           /* the last gzip member ended (its CRC and length verified) */
+    int64_t size;          /* uncompressed size (mod 2^32 for gzip) */
     int64_t disk_size;
-    int64_t pos;      /* uncompressed bytes read so far */
+    int64_t pos;           /* uncompressed bytes read so far */
 } data_file;
 
 cnn_status data_file_open(data_file *df, const char *path);
+/* bytes must stay valid until data_file_close; name is used in messages. */
+cnn_status data_file_open_memory(data_file *df, const char *name, const void *bytes, size_t n);
 /* Reads exactly n bytes of `what` (used in the message); a short read is a truncation error. */
 cnn_status data_file_read(data_file *df, void *buf, int64_t n, const char *what);
 /* Checks that a header's claim of `total` uncompressed bytes fits the file, before any allocation:
@@ -64,5 +58,29 @@ cnn_status data_file_check_size(data_file *df, int64_t total, const char *claim)
 /* Checks that nothing follows (and, for gzip, that the stream's CRC and length trailer verify). */
 cnn_status data_file_expect_end(data_file *df);
 void data_file_close(data_file *df);
+
+/* The decoders behind data_load, on files already open (from disk or memory). On failure *out is
+   left empty. IDX: an images file (magic 0x803) and a labels file (0x801) of the same count. */
+cnn_status data_idx_decode(data_file *images, data_file *labels, const char *const *class_names, int num_classes,
+                           data_set *out);
+/* CIFAR: nfiles batch files of records (variant 10: label, 3072 pixels; 100: coarse and fine label,
+   3072 pixels), in order. Class names are left to the caller (ds->class_names NULL). */
+cnn_status data_cifar_decode(data_file *files, int nfiles, int variant, data_set *out);
+
+cnn_status data_load_idx(const char *dir, int split, const char *const *class_names, int num_classes,
+                         data_set *out);
+/* variant: 10 for CIFAR-10, 100 for CIFAR-100. */
+cnn_status data_load_cifar(const char *dir, int split, int variant, data_set *out);
+
+/* Copies names into ds->class_names (ds->num_classes must be set). */
+cnn_status data_set_class_names(data_set *ds, const char *const *names);
+/* ds->num_classes names, one per line (blank lines and surrounding blanks ignored), UTF-8, from
+   text[0..len) (name is used in messages) or from the file at path (at most CLASS_NAMES_MAX_BYTES).
+   CNN_ERR_FORMAT, naming the file, unless it holds exactly that many names. */
+#define CLASS_NAMES_MAX_BYTES ((size_t)1 << 24)
+cnn_status data_parse_class_names(data_set *ds, const char *name, const char *text, size_t len);
+cnn_status data_read_class_names(data_set *ds, const char *path);
+int data_file_exists(const char *path);
+int data_dir_exists(const char *path);
 
 #endif
