@@ -3,7 +3,8 @@
  * watched during steps taken after warm-up; so is dnnl_primitive_execute, because oneDNN 2.6
  * allocates inside it whatever we do: a small map of the arguments on every call through its C
  * API, and the packing buffers of its GEMM-based inner product. Those are counted and reported;
- * any allocation outside oneDNN's execute fails the test. */
+ * any allocation outside oneDNN's execute fails the test. Under AddressSanitizer (CNN_SANITIZE), which
+ * owns malloc, the counting goes through the sanitizer's allocation hooks instead. */
 #include <dlfcn.h>
 #include <dnnl.h>
 #include <stdio.h>
@@ -13,12 +14,6 @@
 #include "ops/ops.h"
 #include "testutil.h"
 #include "train/optim.h"
-
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
 
 static volatile int watching, in_onednn;
 static volatile long ours, onednn, largest;
@@ -32,6 +27,24 @@ static void count(size_t n) {
         __atomic_add_fetch(&ours, 1, __ATOMIC_RELAXED);
     }
 }
+#if defined(__has_feature) /* clang */
+#if __has_feature(address_sanitizer)
+#define __SANITIZE_ADDRESS__ 1 /* as gcc says it */
+#endif
+#endif
+#ifdef __SANITIZE_ADDRESS__
+int __sanitizer_install_malloc_and_free_hooks(void (*on_malloc)(const volatile void *, size_t),
+                                              void (*on_free)(const volatile void *));
+static void on_malloc(const volatile void *p, size_t n) { count(n); }
+static void on_free(const volatile void *p) {}
+static void install_counting(void) { __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free); }
+#else
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
 void *malloc(size_t n) { count(n); return __libc_malloc(n); }
 void *calloc(size_t a, size_t b) { count(a * b); return __libc_calloc(a, b); }
 void *realloc(void *p, size_t n) { count(n); return __libc_realloc(p, n); }
@@ -42,6 +55,9 @@ int posix_memalign(void **p, size_t a, size_t n) {
     return *p ? 0 : 12;
 }
 void free(void *p) { __libc_free(p); }
+
+static void install_counting(void) {}
+#endif
 
 typedef dnnl_status_t (*execute_fn)(const_dnnl_primitive_t, dnnl_stream_t, int, const dnnl_exec_arg_t *);
 dnnl_status_t dnnl_primitive_execute(const_dnnl_primitive_t prim, dnnl_stream_t stream, int nargs,
@@ -91,6 +107,7 @@ static void check_model(const char *name) {
 }
 
 int main(void) {
+    install_counting();
     check_model("convnet");
     check_model("resnet20");
     return test_report("test_no_malloc");

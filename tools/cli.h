@@ -1,11 +1,20 @@
-/* cli.h — shared pieces of the cnn subcommands. */
+/* cli.h — shared pieces of the cnn subcommands: exit statuses, usage and failure reports, and each
+ * command's option parsing apart from its running (so that tests and the fuzzer reach it alone). */
 #ifndef CNN_TOOLS_CLI_H
 #define CNN_TOOLS_CLI_H
 #include "cli/options.h"
 #include "cnn.h"
+#include "models/models.h"
+#include "train/trainer.h"
 
 /* Exit statuses: 0 success, 1 failure (files, data, model), 2 misuse, 3 training diverged. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3 };
+
+typedef struct cli_command {
+    const char *name;     /* "train" */
+    const char *synopsis; /* "[options]" */
+    const char *about;    /* the paragraph of --help */
+} cli_command;
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -13,10 +22,29 @@ int cmd_summary(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
-/* Parse options; on --help print the help and return 0 with *done set; on misuse print the
- * message and the usage line and return EXIT_USAGE. */
-int cli_run_parse(const char *cmd, const char *synopsis, const char *about, int argc, char **argv, cli_opt *opts,
-                  int nopts, char **pos, int max_pos, int *npos, bool *done);
-/* Report a library failure: "cnn <cmd>: <message>", and the exit status for it. */
-int cli_fail(const char *cmd, cnn_status st);
+/* Option parsing of each command, without running it: EXIT_OK (with *done set after --help, which
+ * printed the help) or EXIT_USAGE after printing the message and the usage line. */
+int cmd_train_options(int argc, char **argv, train_cfg *out, bool *done);
+typedef struct eval_args {
+    const char *path, *dataset, *dir, *split;
+    int batch, threads;
+    bool json;
+} eval_args;
+int cmd_eval_options(int argc, char **argv, eval_args *out, bool *done);
+int cmd_summary_options(int argc, char **argv, model_cfg *out, bool *layers, bool *done);
+typedef struct bench_args {
+    model_cfg model;
+    int batch, steps, warmup, threads;
+    const char *mode;
+    bool profile;
+} bench_args;
+int cmd_bench_options(int argc, char **argv, bench_args *out, bool *done);
+
+/* Parse options; on --help (anywhere before "--") print the help and return 0 with *done set; on
+ * misuse print the message and the usage line and return EXIT_USAGE. */
+int cli_run_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, int nopts, char **pos, int max_pos,
+                  int *npos, bool *done);
+/* Report a failure: "cnn <cmd>: <message>" (and the usage line when it is a misuse, CNN_ERR_ARG);
+ * returns the exit status for it. */
+int cli_fail(const cli_command *cmd, cnn_status st);
 #endif

@@ -89,36 +89,43 @@ static cnn_status run(model_cfg *m, int batch, int steps, int warmup, bool train
     return st;
 }
 
-int cmd_bench(int argc, char **argv) {
-    model_cfg m;
-    model_defaults(&m);
-    m.name = "resnet20";
-    int input[3] = {0, 0, 0}, batch = 128, steps = 20, warmup = 3, threads = 0;
-    const char *mode = "train";
-    bool prof = false;
+static const cli_command bench_command = {
+    "bench", "[--model NAME] [--input CxHxW] [--batch-size N] [--mode train|eval] [--profile]",
+    "Times training steps (forward, backward, SGD update) or inference steps on random data."};
+
+int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
+    *a = (bench_args){.batch = 128, .steps = 20, .warmup = 3, .mode = "train"};
+    model_defaults(&a->model);
+    a->model.name = "resnet20";
+    int input[3] = {0, 0, 0};
     cli_opt o[] = {
-        {"model", OPT_STRING, &m.name, "NAME", "network (cnn models lists them)"},
+        {"model", OPT_STRING, &a->model.name, "NAME", "network (cnn models lists them)"},
         {"input", OPT_SHAPE, input, "CxHxW", "input shape (default: the model's)"},
-        {"classes", OPT_INT, &m.classes, "N", "classes (default: the model's)", 2, 1000000},
-        {"bn", OPT_FLAG, &m.bn, NULL, "convnet: batch norm after each convolution"},
-        {"batch-size", OPT_INT, &batch, "N", "images per step", 1, 65536},
-        {"steps", OPT_INT, &steps, "N", "timed steps", 1, 1000000},
-        {"warmup", OPT_INT, &warmup, "N", "untimed steps first", 0, 1000000},
-        {"mode", OPT_CHOICE, &mode, NULL, "what a step is", 0, 0, "train|eval"},
-        {"profile", OPT_FLAG, &prof, NULL, "time per op type"},
-        {"threads", OPT_INT, &threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024},
+        {"classes", OPT_INT, &a->model.classes, "N", "classes (default: the model's)", 2, 1000000},
+        {"bn", OPT_FLAG, &a->model.bn, NULL, "convnet: batch norm after each convolution"},
+        {"batch-size", OPT_INT, &a->batch, "N", "images per step", 1, 65536},
+        {"steps", OPT_INT, &a->steps, "N", "timed steps", 1, 1000000},
+        {"warmup", OPT_INT, &a->warmup, "N", "untimed steps first", 0, 1000000},
+        {"mode", OPT_CHOICE, &a->mode, NULL, "what a step is", 0, 0, "train|eval"},
+        {"profile", OPT_FLAG, &a->profile, NULL, "time per op type"},
+        {"threads", OPT_INT, &a->threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024},
     };
     int n = sizeof o / sizeof *o, npos;
-    bool done;
     char *pos[1];
-    int rc = cli_run_parse("bench", "[--model NAME] [--input CxHxW] [--batch-size N] [--mode train|eval] [--profile]",
-                           "Times training steps (forward, backward, SGD update) or inference steps on random data.",
-                           argc, argv, o, n, pos, 0, &npos, &done);
+    int rc = cli_run_parse(&bench_command, argc, argv, o, n, pos, 0, &npos, done);
+    if (rc || *done) return rc;
+    a->model.in_c = input[0];
+    a->model.in_h = input[1];
+    a->model.in_w = input[2];
+    return EXIT_OK;
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_args a;
+    bool done;
+    int rc = cmd_bench_options(argc, argv, &a, &done);
     if (rc || done) return rc;
-    if (threads > 0) omp_set_num_threads(threads);
-    m.in_c = input[0];
-    m.in_h = input[1];
-    m.in_w = input[2];
-    cnn_status st = run(&m, batch, steps, warmup, strcmp(mode, "train") == 0, prof);
-    return st ? cli_fail("bench", st) : EXIT_OK;
+    if (a.threads > 0) omp_set_num_threads(a.threads);
+    cnn_status st = run(&a.model, a.batch, a.steps, a.warmup, strcmp(a.mode, "train") == 0, a.profile);
+    return st ? cli_fail(&bench_command, st) : EXIT_OK;
 }

@@ -64,32 +64,42 @@ static void print_json(const eval_result *r, const data_set *ds, const char *spl
     printf("]}\n");
 }
 
-int cmd_eval(int argc, char **argv) {
-    const char *path = NULL, *dataset = NULL, *dir = NULL, *split = "test";
-    int batch = 256, threads = 0;
-    bool json = false;
+static const cli_command eval_command = {"eval", "--checkpoint FILE [options]",
+                                         "Evaluates a checkpoint in evaluation mode."};
+
+int cmd_eval_options(int argc, char **argv, eval_args *a, bool *done) {
+    *a = (eval_args){.split = "test", .batch = 256};
     cli_opt o[] = {
-        {"checkpoint", OPT_STRING, &path, "FILE", "checkpoint (.safetensors) written by cnn train"},
-        {"dataset", OPT_CHOICE, &dataset, NULL, "data set (default: the checkpoint's)", 0, 0,
+        {"checkpoint", OPT_STRING, &a->path, "FILE", "checkpoint (.safetensors) written by cnn train"},
+        {"dataset", OPT_CHOICE, &a->dataset, NULL, "data set (default: the checkpoint's)", 0, 0,
          "fashion-mnist|mnist|cifar10|cifar100"},
-        {"data", OPT_STRING, &dir, "DIR", "directory of the data set files"},
-        {"split", OPT_CHOICE, &split, NULL, "which split", 0, 0, "test|train"},
-        {"batch-size", OPT_INT, &batch, "N", "images per step", 1, 65536},
-        {"threads", OPT_INT, &threads, "N", "threads (0: all)", 0, 1024},
-        {"json", OPT_FLAG, &json, NULL, "print JSON"},
+        {"data", OPT_STRING, &a->dir, "DIR", "directory of the data set files"},
+        {"split", OPT_CHOICE, &a->split, NULL, "which split", 0, 0, "test|train"},
+        {"batch-size", OPT_INT, &a->batch, "N", "images per step", 1, 65536},
+        {"threads", OPT_INT, &a->threads, "N", "threads (0: all)", 0, 1024},
+        {"json", OPT_FLAG, &a->json, NULL, "print JSON"},
     };
     int n = sizeof o / sizeof *o, npos;
-    bool done;
     char *pos[1];
-    int rc = cli_run_parse("eval", "--checkpoint FILE [options]", "Evaluates a checkpoint in evaluation mode.", argc,
-                           argv, o, n, pos, 0, &npos, &done);
+    int rc = cli_run_parse(&eval_command, argc, argv, o, n, pos, 0, &npos, done);
+    if (rc || *done) return rc;
+    if (!a->path) return cli_fail(&eval_command, cnn_fail(CNN_ERR_ARG, "--checkpoint FILE is required"));
+    return EXIT_OK;
+}
+
+int cmd_eval(int argc, char **argv) {
+    eval_args a;
+    bool done;
+    int rc = cmd_eval_options(argc, argv, &a, &done);
     if (rc || done) return rc;
-    if (!path) return cli_fail("eval", cnn_fail(CNN_ERR_ARG, "--checkpoint FILE is required"));
+    const char *path = a.path, *dataset = a.dataset, *dir = a.dir, *split = a.split;
+    int batch = a.batch, threads = a.threads;
+    bool json = a.json;
     if (threads > 0) omp_set_num_threads(threads);
     ckpt_info info;
     graph *g;
     cnn_status st = ckpt_load_model(path, &info, &g, batch, NULL);
-    if (st) return cli_fail("eval", st);
+    if (st) return cli_fail(&eval_command, st);
     if (!dataset) dataset = info.dataset[0] ? info.dataset : "fashion-mnist";
     data_set ds = {0};
     st = data_load(dataset, dir ? dir : data_default_dir(dataset), strcmp(split, "train") == 0 ? 0 : 1, &ds);
@@ -109,5 +119,5 @@ int cmd_eval(int argc, char **argv) {
     data_free(&ds);
     graph_free(g);
     ckpt_info_free(&info);
-    return st ? cli_fail("eval", st) : EXIT_OK;
+    return st ? cli_fail(&eval_command, st) : EXIT_OK;
 }

@@ -31,7 +31,12 @@ static void print_layers(const graph *g) {
     }
 }
 
-int cmd_summary(int argc, char **argv) {
+static const cli_command summary_command = {
+    "summary", "--model NAME [--input CxHxW] [--classes N]",
+    "Prints the layers of a model with output shapes, parameter counts and multiply-accumulates\n"
+    "per image, and the totals."};
+
+int cmd_summary_options(int argc, char **argv, model_cfg *out, bool *layers_out, bool *done) {
     model_cfg m;
     model_defaults(&m);
     m.name = "convnet";
@@ -46,19 +51,25 @@ int cmd_summary(int argc, char **argv) {
         {"layers", OPT_FLAG, &layers, NULL, "print every layer (--no-layers: totals only)"},
     };
     int n = sizeof o / sizeof *o, npos;
-    bool done;
     char *pos[1];
-    int rc = cli_run_parse("summary", "--model NAME [--input CxHxW] [--classes N]",
-                           "Prints the layers of a model with output shapes, parameter counts and multiply-accumulates\n"
-                           "per image, and the totals.",
-                           argc, argv, o, n, pos, 0, &npos, &done);
-    if (rc || done) return rc;
+    int rc = cli_run_parse(&summary_command, argc, argv, o, n, pos, 0, &npos, done);
+    if (rc || *done) return rc;
     m.in_c = input[0];
     m.in_h = input[1];
     m.in_w = input[2];
+    *out = m;
+    *layers_out = layers;
+    return EXIT_OK;
+}
+
+int cmd_summary(int argc, char **argv) {
+    model_cfg m;
+    bool layers, done;
+    int rc = cmd_summary_options(argc, argv, &m, &layers, &done);
+    if (rc || done) return rc;
     graph *g;
     cnn_status st = model_build(&m, &g);
-    if (st) return cli_fail("summary", st);
+    if (st) return cli_fail(&summary_command, st);
     if (layers) print_layers(g);
     int64_t total = graph_param_count(g, true), macs = graph_macs(g);
     printf("%s, input %dx%dx%d, %d classes\n", m.name, m.in_c, m.in_h, m.in_w, m.classes);
@@ -68,9 +79,14 @@ int cmd_summary(int argc, char **argv) {
     return EXIT_OK;
 }
 
+static const cli_command models_command = {"models", "", "Lists the models cnn knows with their default input."};
+
 int cmd_models(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
+    int npos;
+    bool done;
+    char *pos[1];
+    int rc = cli_run_parse(&models_command, argc, argv, NULL, 0, pos, 0, &npos, &done);
+    if (rc || done) return rc;
     printf("models (name, default input, description):\n");
     model_list(stdout);
     return EXIT_OK;

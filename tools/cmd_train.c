@@ -5,7 +5,12 @@
 #include "core/error.h"
 #include "train/trainer.h"
 
-int cmd_train(int argc, char **argv) {
+static const cli_command train_command = {
+    "train", "[options]",
+    "Trains a network; prints progress per epoch; writes metrics.csv and the last and best\n"
+    "checkpoints (safetensors, PyTorch names) into the run directory."};
+
+int cmd_train_options(int argc, char **argv, train_cfg *out, bool *done) {
     train_cfg c;
     train_defaults(&c);
     const char *optimizer = "sgd", *schedule = sched_name(c.sched.kind), *milestones = NULL;
@@ -49,15 +54,13 @@ int cmd_train(int argc, char **argv) {
         {"threads", OPT_INT, &c.threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024},
     };
     int n = sizeof o / sizeof *o, npos;
-    bool done;
     char *pos[1];
-    int rc = cli_run_parse("train", "[options]",
-                           "Trains a network; prints progress per epoch; writes metrics.csv and the last and best\n"
-                           "checkpoints (safetensors, PyTorch names) into the run directory.",
-                           argc, argv, o, n, pos, 0, &npos, &done);
-    if (rc || done) return rc;
+    int rc = cli_run_parse(&train_command, argc, argv, o, n, pos, 0, &npos, done);
+    if (rc || *done) return rc;
+    if (!model_find(c.model.name)) /* before loading any data */
+        return cli_fail(&train_command, cnn_fail(CNN_ERR_ARG, "--model %s: unknown model (cnn models lists them)", c.model.name));
     optim_kind kind;
-    if (optim_parse_kind(optimizer, &kind)) return cli_fail("train", CNN_ERR_ARG);
+    if (optim_parse_kind(optimizer, &kind)) return cli_fail(&train_command, CNN_ERR_ARG);
     if (!cli_find(o, n, "lr")->seen && kind != OPT_SGD) lr = 1e-3f;
     float clip = c.opt.clip_norm;
     optim_defaults(&c.opt, kind);
@@ -70,16 +73,25 @@ int cmd_train(int argc, char **argv) {
     c.opt.eps = eps;
     if (kind == OPT_SGD) c.opt.momentum = momentum;
     if (cli_find(o, n, "weight-decay")->seen || kind != OPT_ADAMW) c.opt.weight_decay = wd;
-    if (nesterov && kind != OPT_SGD) return cli_fail("train", cnn_fail(CNN_ERR_ARG, "--nesterov applies to --optimizer sgd"));
-    if (sched_parse_kind(schedule, &c.sched.kind)) return cli_fail("train", CNN_ERR_ARG);
-    if (milestones && sched_parse_milestones(milestones, &c.sched)) return cli_fail("train", CNN_ERR_ARG);
+    if (nesterov && kind != OPT_SGD) return cli_fail(&train_command, cnn_fail(CNN_ERR_ARG, "--nesterov applies to --optimizer sgd"));
+    if (sched_parse_kind(schedule, &c.sched.kind)) return cli_fail(&train_command, CNN_ERR_ARG);
+    if (milestones && sched_parse_milestones(milestones, &c.sched)) return cli_fail(&train_command, CNN_ERR_ARG);
     if (c.sched.kind == SCHED_MULTISTEP && !milestones)
-        return cli_fail("train", cnn_fail(CNN_ERR_ARG, "--schedule multistep needs --milestones, e.g. 100,150"));
+        return cli_fail(&train_command, cnn_fail(CNN_ERR_ARG, "--schedule multistep needs --milestones, e.g. 100,150"));
     c.crop_pad = crop;
     if (cli_find(o, n, "flip")->seen) c.flip = flip;
+    *out = c;
+    return EXIT_OK;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_cfg c;
+    bool done;
+    int rc = cmd_train_options(argc, argv, &c, &done);
+    if (rc || done) return rc;
     train_summary s;
     cnn_status st = train_run(&c, &s);
-    if (st) return cli_fail("train", st);
+    if (st) return cli_fail(&train_command, st);
     printf("done: %d epochs in %.1fs (%.0f img/s); best val top-1 %.2f%%; run directory %s\n", s.epochs_done, s.seconds,
            s.images_per_second, 100 * s.best_val_top1, s.run_dir);
     return EXIT_OK;

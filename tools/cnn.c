@@ -1,5 +1,5 @@
 /* cnn.c — the command-line front end: `cnn <command> [options]`. Each command lives in
- * tools/cmd_<command>.c; this file dispatches and holds what they share. */
+ * tools/cmd_<command>.c and what they share in tools/cli.c; this file dispatches. */
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
@@ -21,32 +21,6 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].about);
     fprintf(f, "\ncnn.c %s — convolutional image classifiers in C on oneDNN\n", cnn_version());
-}
-
-int cli_run_parse(const char *cmd, const char *synopsis, const char *about, int argc, char **argv, cli_opt *opts,
-                  int nopts, char **pos, int max_pos, int *npos, bool *done) {
-    *done = false;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--")) break;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: cnn %s %s\n\n%s\n\noptions:\n", cmd, synopsis, about);
-            cli_help(stdout, opts, nopts);
-            *done = true;
-            return EXIT_OK;
-        }
-    }
-    char err[512];
-    if (cli_parse(argc, argv, opts, nopts, pos, max_pos, npos, err, sizeof err)) {
-        fprintf(stderr, "cnn %s: %s\nusage: cnn %s %s   (cnn %s --help for the options)\n", cmd, err, cmd, synopsis, cmd);
-        return EXIT_USAGE;
-    }
-    return EXIT_OK;
-}
-
-int cli_fail(const char *cmd, cnn_status st) {
-    fprintf(stderr, "cnn %s: %s\n", cmd, cnn_last_error());
-    if (st == CNN_ERR_ARG) return EXIT_USAGE;
-    return st == CNN_ERR_DIVERGED ? EXIT_DIVERGED : EXIT_FAIL;
 }
 
 int main(int argc, char **argv) {

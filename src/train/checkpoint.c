@@ -1,5 +1,7 @@
 /* checkpoint.c — saving and loading models and training state (see checkpoint.h). */
 #include "train/checkpoint.h"
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,50 +141,113 @@ cnn_status ckpt_save(const char *path, const graph *g, const ckpt_info *info, co
 
 /* ---------- loading ---------- */
 
-static int json_int(const json_value *o, const char *k, int def) {
-    const json_value *v = o ? json_get(o, k) : NULL;
-    return v && v->type == JSON_NUMBER ? (int)v->number : def;
+/* Metadata comes from files: every member is checked for type and range before use (a number cast
+   to int out of range is undefined behaviour; a name that does not fit would be cut silently). */
+
+static cnn_status meta_int(const char *path, const json_value *o, const char *key, int64_t lo, int64_t hi, int *out) {
+    const json_value *v = json_get(o, key);
+    if (!v) return CNN_OK;
+    if (v->type != JSON_NUMBER || !v->is_int || v->integer < lo || v->integer > hi)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: metadata %s (byte %zu) is not an integer in [%lld, %lld]", path, key, v->offset,
+                        (long long)lo, (long long)hi);
+    *out = (int)v->integer;
+    return CNN_OK;
 }
 
-static cnn_status parse_meta(const char *path, const char *text, ckpt_info *info) {
-    CNN_TRY(json_parse(text, strlen(text), NULL, &info->meta, NULL));
-    const json_value *m = info->meta;
-    const json_value *model = json_get(m, "model"), *data = json_get(m, "data");
-    const json_value *name = model ? json_get(model, "name") : NULL;
-    const json_value *input = model ? json_get(model, "input") : NULL;
-    if (m->type != JSON_OBJECT || !model || !name || name->type != JSON_STRING || !input || input->type != JSON_ARRAY ||
-        input->length != 3)
-        return cnn_fail(CNN_ERR_FORMAT, "%s: checkpoint metadata lacks the model name or input shape", path);
-    snprintf(info->name_buf, sizeof info->name_buf, "%s", name->string);
+/* A string member that fits buf (cap bytes with the NUL); absent leaves buf as it is. */
+static cnn_status meta_string(const char *path, const json_value *o, const char *key, char *buf, size_t cap, bool required) {
+    const json_value *v = json_get(o, key);
+    if (!v && !required) return CNN_OK;
+    if (!v || v->type != JSON_STRING || v->length == 0 || v->length >= cap || strlen(v->string) != v->length)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: metadata %s is %s, expected a string of 1 to %zu characters", path, key,
+                        !v ? "missing" : v->type != JSON_STRING ? json_type_name(v->type) : "empty, too long or holds a NUL",
+                        cap - 1);
+    memcpy(buf, v->string, v->length + 1);
+    return CNN_OK;
+}
+
+static cnn_status meta_model(const char *path, const json_value *model, ckpt_info *info) {
+    if (!model || model->type != JSON_OBJECT)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: checkpoint metadata lacks the \"model\" object", path);
     model_defaults(&info->model);
+    CNN_TRY(meta_string(path, model, "name", info->name_buf, sizeof info->name_buf, true));
     info->model.name = info->name_buf;
-    info->model.in_c = (int)input->items[0].number;
-    info->model.in_h = (int)input->items[1].number;
-    info->model.in_w = (int)input->items[2].number;
-    info->model.classes = json_int(model, "classes", 0);
-    const json_value *bn = json_get(model, "bn"), *dropout = json_get(model, "dropout");
-    info->model.bn = bn && bn->type == JSON_BOOL && bn->boolean;
-    if (dropout && dropout->type == JSON_NUMBER) info->model.dropout = (float)dropout->number;
-    if (!data) return CNN_OK;
-    const json_value *ds = json_get(data, "dataset"), *names = json_get(data, "class_names");
-    if (ds && ds->type == JSON_STRING) snprintf(info->dataset, sizeof info->dataset, "%s", ds->string);
-    if (names && names->type == JSON_ARRAY && names->length > 0) {
-        info->class_names = calloc(names->length, sizeof(char *));
-        if (!info->class_names) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
-        info->num_classes = (int)names->length;
-        for (size_t i = 0; i < names->length; i++)
-            info->class_names[i] = strdup(names->items[i].type == JSON_STRING ? names->items[i].string : "?");
+    const json_value *input = json_get(model, "input");
+    static const int64_t max_dim[3] = {4096, 8192, 8192}; /* as model_build accepts */
+    int *dims[3] = {&info->model.in_c, &info->model.in_h, &info->model.in_w};
+    if (!input || input->type != JSON_ARRAY || input->length != 3)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: checkpoint metadata lacks the model's input shape [C, H, W]", path);
+    for (int i = 0; i < 3; i++) {
+        const json_value *d = &input->items[i];
+        if (d->type != JSON_NUMBER || !d->is_int || d->integer < 1 || d->integer > max_dim[i])
+            return cnn_fail(CNN_ERR_FORMAT, "%s: metadata input[%d] (byte %zu) is not an integer in [1, %lld]", path, i,
+                            d->offset, (long long)max_dim[i]);
+        *dims[i] = (int)d->integer;
     }
+    CNN_TRY(meta_int(path, model, "classes", 2, 1000000, &info->model.classes));
+    const json_value *bn = json_get(model, "bn"), *dropout = json_get(model, "dropout");
+    if (bn && bn->type != JSON_BOOL) return cnn_fail(CNN_ERR_FORMAT, "%s: metadata bn is not true or false", path);
+    info->model.bn = bn && bn->boolean;
+    if (dropout && (dropout->type != JSON_NUMBER || !(dropout->number >= -1 && dropout->number < 1)))
+        return cnn_fail(CNN_ERR_FORMAT, "%s: metadata dropout is not a number in [-1, 1)", path);
+    if (dropout) info->model.dropout = (float)dropout->number;
+    return CNN_OK;
+}
+
+static cnn_status meta_class_names(const char *path, const json_value *names, ckpt_info *info) {
+    if (names->type != JSON_ARRAY || names->length > 1000000)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: metadata class_names is not an array of at most 1000000 strings", path);
+    if (info->model.classes && names->length && names->length != (size_t)info->model.classes)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: metadata has %zu class names for %d classes", path, names->length,
+                        info->model.classes);
+    for (size_t i = 0; i < names->length; i++)
+        if (names->items[i].type != JSON_STRING || strlen(names->items[i].string) != names->items[i].length)
+            return cnn_fail(CNN_ERR_FORMAT, "%s: metadata class_names[%zu] (byte %zu) is not a string without NUL", path,
+                            i, names->items[i].offset);
+    if (!names->length) return CNN_OK;
+    if (!(info->class_names = calloc(names->length, sizeof(char *)))) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    info->num_classes = (int)names->length;
+    for (size_t i = 0; i < names->length; i++)
+        if (!(info->class_names[i] = strdup(names->items[i].string))) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    return CNN_OK;
+}
+
+static cnn_status meta_data(const char *path, const json_value *data, ckpt_info *info) {
+    if (data->type != JSON_OBJECT) return cnn_fail(CNN_ERR_FORMAT, "%s: metadata data is not an object", path);
+    CNN_TRY(meta_string(path, data, "dataset", info->dataset, sizeof info->dataset, false));
+    const json_value *names = json_get(data, "class_names");
+    if (names) CNN_TRY(meta_class_names(path, names, info));
     const char *keys[2] = {"mean", "std"};
     for (int k = 0; k < 2; k++) {
         const json_value *a = json_get(data, keys[k]);
-        if (!a || a->type != JSON_ARRAY) continue;
-        if (a->length > CKPT_MAX_CHANNELS)
-            return cnn_fail(CNN_ERR_FORMAT, "%s: %zu normalization channels", path, a->length);
+        if (!a) continue;
+        /* empty: no normalization (as files written without data statistics have) */
+        if (a->type != JSON_ARRAY || (a->length && a->length != (size_t)info->model.in_c) ||
+            a->length > CKPT_MAX_CHANNELS || (k && a->length != (size_t)info->channels))
+            return cnn_fail(CNN_ERR_FORMAT, "%s: metadata %s is not an array of %d numbers (one per input channel, at most %d)",
+                            path, keys[k], info->model.in_c, CKPT_MAX_CHANNELS);
+        for (size_t i = 0; i < a->length; i++) {
+            double v = a->items[i].number;
+            if (a->items[i].type != JSON_NUMBER || !(fabs(v) <= FLT_MAX) || (k && !(v > 0)))
+                return cnn_fail(CNN_ERR_FORMAT, "%s: metadata %s[%zu] (byte %zu) is not a finite%s number", path, keys[k],
+                                i, a->items[i].offset, k ? " positive" : "");
+            (k ? info->std : info->mean)[i] = (float)v;
+        }
         info->channels = (int)a->length;
-        for (size_t i = 0; i < a->length; i++) (k ? info->std : info->mean)[i] = (float)a->items[i].number;
     }
     return CNN_OK;
+}
+
+cnn_status ckpt_parse_meta(const char *path, const char *text, size_t len, ckpt_info *info) {
+    memset(info, 0, sizeof *info);
+    cnn_status st = json_parse(text, len, NULL, &info->meta, NULL);
+    if (!st && info->meta->type != JSON_OBJECT)
+        st = cnn_fail(CNN_ERR_FORMAT, "%s: checkpoint metadata is not a JSON object", path);
+    if (!st) st = meta_model(path, json_get(info->meta, "model"), info);
+    const json_value *data = st ? NULL : json_get(info->meta, "data");
+    if (data) st = meta_data(path, data, info);
+    if (st) ckpt_info_free(info);
+    return st;
 }
 
 cnn_status ckpt_open(const char *path, st_file *f, ckpt_info *info) {
@@ -190,10 +255,9 @@ cnn_status ckpt_open(const char *path, st_file *f, ckpt_info *info) {
     CNN_TRY(st_read(path, f));
     const char *meta = st_meta(f, "cnn");
     if (!meta) return CNN_OK;
-    cnn_status st = parse_meta(path, meta, info);
+    cnn_status st = ckpt_parse_meta(path, meta, strlen(meta), info);
     if (st) {
         st_free(f);
-        ckpt_info_free(info);
         return cnn_fail_context(st, "%s: metadata", path);
     }
     return CNN_OK;

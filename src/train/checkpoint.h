@@ -31,6 +31,9 @@ cnn_status ckpt_info_set_classes(ckpt_info *info, char *const *names, int n);
  * not NULL, is a JSON object stored as the metadata's "train" member. Atomic. */
 cnn_status ckpt_save(const char *path, const graph *g, const ckpt_info *info, const char *train_json,
                      const optimizer *opt);
+/* The "cnn" metadata string (text[0..len), from a file named path) into info, every member checked
+   (types, ranges, the sizes of names); on failure info is left empty. */
+cnn_status ckpt_parse_meta(const char *path, const char *text, size_t len, ckpt_info *info);
 /* Read a checkpoint and its metadata (info->meta stays NULL for files without "cnn" metadata). */
 cnn_status ckpt_open(const char *path, st_file *f, ckpt_info *info);
 /* Load every parameter and buffer of g from f, strictly: missing, unexpected (other than
