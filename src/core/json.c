@@ -217,28 +217,56 @@ static double to_double(const char *text, size_t n) {
     return v;
 }
 
+/* 1 if the (validated) literal s[0..n) is exactly an integer within int64, as "12", "1e3", "1.50e1"
+   are and "1.0000000000000000001" or "-9.223372036854776e+18" are not (though their doubles are):
+   the decision is made on the decimal digits, never on the rounded double. */
+static int exact_int64(const char *s, size_t n, int64_t *out) {
+    size_t i = s[0] == '-', a = i;
+    while (i < n && is_digit(s[i])) i++;
+    size_t int_len = i - a, c = i + 1, frac_len = 0;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && is_digit(s[i]); i++) frac_len++;
+    long exp = 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        int eneg = s[++i] == '-';
+        if (s[i] == '-' || s[i] == '+') i++;
+        for (; i < n; i++) exp = exp < 100000 ? exp * 10 + (s[i] - '0') : exp; /* saturates: 1e100000 is inf anyway */
+        if (eneg) exp = -exp;
+    }
+    size_t len = int_len + frac_len;
+#define DIGIT(j) ((j) < int_len ? s[a + (j)] : s[c + (j) - int_len])
+    size_t end = len; /* digits [0, end) times 10^k */
+    long k = exp - (long)frac_len;
+    while (end > 0 && DIGIT(end - 1) == '0' && k < 0) end--, k++;
+    uint64_t mag = 0, limit = s[0] == '-' ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (size_t j = 0; j < end; j++) {
+        unsigned d = (unsigned)(DIGIT(j) - '0');
+        if (mag > (limit - d) / 10) return 0;
+        mag = mag * 10 + d;
+    }
+#undef DIGIT
+    if (mag == 0) k = 0; /* 0e-5, 0.000 */
+    if (k < 0) return 0;
+    for (; k > 0; k--)
+        if (mag > limit / 10) return 0;
+        else mag *= 10;
+    *out = s[0] == '-' ? (int64_t)(0 - mag) : (int64_t)mag;
+    return 1;
+}
+
 static cnn_status parse_number(parser *p, json_value *v) {
     const char *s = p->s;
     size_t start = p->pos, i = start;
-    int neg = 0, integral = 1;
-    if (i < p->len && s[i] == '-') { neg = 1; i++; }
+    if (i < p->len && s[i] == '-') i++;
     if (i >= p->len || !is_digit(s[i])) return perr(p, i, "invalid number: expected a digit");
     if (s[i] == '0' && i + 1 < p->len && is_digit(s[i + 1]))
         return perr(p, i, "invalid number: leading zeros are not allowed");
-    uint64_t mag = 0;
-    int overflow = 0;
-    for (; i < p->len && is_digit(s[i]); i++) {
-        unsigned d = (unsigned)(s[i] - '0');
-        if (mag > (UINT64_MAX - d) / 10) overflow = 1;
-        else mag = mag * 10 + d;
-    }
+    while (i < p->len && is_digit(s[i])) i++;
     if (i < p->len && s[i] == '.') {
-        integral = 0;
         if (++i >= p->len || !is_digit(s[i])) return perr(p, i, "invalid number: expected a digit after '.'");
         while (i < p->len && is_digit(s[i])) i++;
     }
     if (i < p->len && (s[i] == 'e' || s[i] == 'E')) {
-        integral = 0;
         if (++i < p->len && (s[i] == '+' || s[i] == '-')) i++;
         if (i >= p->len || !is_digit(s[i])) return perr(p, i, "invalid number: expected a digit in the exponent");
         while (i < p->len && is_digit(s[i])) i++;
@@ -247,14 +275,7 @@ static cnn_status parse_number(parser *p, json_value *v) {
     v->number = to_double(s + start, i - start);
     if (isnan(v->number)) return cnn_fail(CNN_ERR_NOMEM, "JSON: out of memory for a number");
     if (isinf(v->number)) return perr(p, start, "number out of the range of a double");
-    if (integral && !overflow && (neg ? mag <= (uint64_t)INT64_MAX + 1 : mag <= (uint64_t)INT64_MAX)) {
-        v->is_int = 1;
-        v->integer = neg ? (int64_t)(0 - mag) : (int64_t)mag;
-    } else if (!integral && v->number == floor(v->number) && v->number >= -9223372036854775808.0 &&
-               v->number < 9223372036854775808.0) {
-        v->is_int = 1;
-        v->integer = (int64_t)v->number;
-    }
+    v->is_int = exact_int64(s + start, i - start, &v->integer);
     p->pos = i;
     return CNN_OK;
 }
