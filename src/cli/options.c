@@ -24,6 +24,7 @@ static int parse_number(const cli_opt *o, const char *v, char *err, size_t n) {
     if (!(o->min == 0 && o->max == 0)) snprintf(range, sizeof range, " in [%g, %g]", o->min, o->max);
     char expected[128];
     errno = 0;
+    if (*v == ' ' || *v == '\t' || *v == '+') return bad(err, n, o, v, o->type == OPT_FLOAT ? "a number" : "an integer");
     if (o->type == OPT_FLOAT) {
         double d = strtod(v, &end);
         snprintf(expected, sizeof expected, "a number%s", range);
@@ -59,23 +60,22 @@ static int parse_choice(const cli_opt *o, const char *v, char *err, size_t n) {
     return bad(err, n, o, v, expected);
 }
 
+/* "CxHxW" or "HxW": 2 or 3 positive integers up to 65536 joined by 'x', nothing else. */
 static int parse_shape(const cli_opt *o, const char *v, char *err, size_t n) {
     int d[3], k = 0;
-    const char *p = v;
-    while (k < 3) {
+    for (const char *p = v;; k++) {
         char *end;
         errno = 0;
-        long x = strtol(p, &end, 10);
-        if (end == p || errno || x <= 0 || x > 65536) return bad(err, n, o, v, "a shape like 3x32x32");
-        d[k++] = (int)x;
+        long x = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : 0; /* no sign, no blanks */
+        if (x <= 0 || errno || x > 65536 || k == 3) return bad(err, n, o, v, "a shape like 3x32x32 or 32x32");
+        d[k] = (int)x;
         if (*end == 0) break;
-        if (*end != 'x' && *end != 'X') return bad(err, n, o, v, "a shape like 3x32x32");
+        if (*end != 'x' && *end != 'X') return bad(err, n, o, v, "a shape like 3x32x32 or 32x32");
         p = end + 1;
     }
-    if (*p && k == 3 && strpbrk(p, "xX")) return bad(err, n, o, v, "a shape like 3x32x32");
     int *t = o->target;
-    if (k == 3) memcpy(t, d, sizeof d);
-    else if (k == 2) t[1] = d[0], t[2] = d[1];
+    if (k == 2) memcpy(t, d, sizeof d);
+    else if (k == 1) t[1] = d[0], t[2] = d[1];
     else return bad(err, n, o, v, "a shape like 3x32x32 or 32x32");
     return 0;
 }
