@@ -48,6 +48,67 @@ def usage_errors():
         check(needle in err, f"cnn {' '.join(args)}: message {err.strip()!r} should name {needle}")
 
 
+# Every kind of misuse on every subcommand: each must exit 2 with a message naming the culprit and the
+# usage line. (name, args, text the message must contain)
+MISUSES = [
+    # every option type, on the command that has it
+    ("train", ["--epochs", "1.5"], "--epochs"),                 # int: not an integer
+    ("train", ["--epochs", ""], "--epochs"),                    # int: empty
+    ("train", ["--epochs", "2147483648"], "--epochs"),          # int: beyond int
+    ("train", ["--epochs", "+3"], "--epochs"),                  # int: sign
+    ("train", ["--batch-size", "0"], "--batch-size"),           # int: below the range
+    ("train", ["--seed", "99999999999999999999"], "--seed"),    # int64: overflow
+    ("train", ["--limit", "-1"], "--limit"),                    # int64: below the range
+    ("train", ["--lr", "inf"], "--lr"),                         # float: not finite
+    ("train", ["--lr", "1e309"], "--lr"),                       # float: overflow
+    ("train", ["--momentum", "1.5"], "--momentum"),             # float: above the range
+    ("train", ["--lr", " 0.1"], "--lr"),                        # float: blank
+    ("train", ["--model", ""], "--model"),                      # string: empty
+    ("train", ["--model", "nosuchnet"], "nosuchnet"),           # string: unknown model, before any data is read
+    ("train", ["--schedule", "linear"], "--schedule"),          # choice
+    ("train", ["--bn=1"], "--bn"),                              # flag with a value
+    ("train", ["--no-lr"], "--no-lr"),                          # --no- of a non-flag
+    ("train", ["--nesterov", "--optimizer", "adam"], "--nesterov"),
+    ("train", ["--milestones", "a,b", "--schedule", "multistep"], "--milestones"),
+    ("summary", ["--input", "3x32x32x3"], "--input"),           # shape: four dimensions
+    ("summary", ["--input", "0x32x32"], "--input"),             # shape: zero
+    ("summary", ["--input", "3x32x"], "--input"),               # shape: trailing x
+    ("summary", ["--classes", "1"], "--classes"),
+    ("summary", ["--layers=no"], "--layers"),
+    ("bench", ["--mode", "infer"], "--mode"),
+    ("bench", ["--steps", "0"], "--steps"),
+    ("bench", ["--input", "3x"], "--input"),
+    ("bench", ["--model", "nosuchnet"], "nosuchnet"),
+    ("eval", ["--checkpoint"], "--checkpoint"),                 # missing value
+    ("eval", ["--split", "validation", "--checkpoint", "x"], "--split"),
+    ("eval", ["--batch-size", "-4", "--checkpoint", "x"], "--batch-size"),
+    ("eval", ["--json=yes", "--checkpoint", "x"], "--json"),
+    ("models", ["--all"], "--all"),
+    ("models", ["extra"], "extra"),
+]
+# and on every command: an unknown option, a short option, a stray positional argument, a missing value
+for _cmd, _opt in (("train", "--lr"), ("eval", "--data"), ("summary", "--model"), ("bench", "--batch-size")):
+    MISUSES += [(_cmd, ["--bogus"], "--bogus"), (_cmd, ["-b"], "-b"), (_cmd, ["stray"], "stray"), (_cmd, [_opt], _opt)]
+
+
+def every_misuse():
+    for cmd in ("train", "eval", "summary", "models", "bench"):
+        for flag in ("--help", "-h"):
+            rc, out, err = cnn(cmd, flag)
+            check(rc == 0 and out.startswith(f"usage: cnn {cmd}") and not err, f"cnn {cmd} {flag}: exit {rc} {err!r}")
+        # --help wins over any misuse around it
+        rc, out, err = cnn(cmd, "--bogus", "--help", "--lr", "nan")
+        check(rc == 0 and "usage" in out, f"cnn {cmd} --bogus --help: exit {rc}")
+    for args in (["help"], ["--version"], ["version"]):
+        rc, out, err = cnn(*args)
+        check(rc == 0 and out, f"cnn {' '.join(args)}: exit {rc}")
+    for cmd, args, needle in MISUSES:
+        rc, out, err = cnn(cmd, *args)
+        check(rc == 2, f"cnn {cmd} {' '.join(args)}: exit {rc}, expected 2 ({err.strip()!r})")
+        check(needle in err, f"cnn {cmd} {' '.join(args)}: message {err.strip()!r} should name {needle}")
+        check(f"usage: cnn {cmd}" in err, f"cnn {cmd} {' '.join(args)}: no usage line in {err.strip()!r}")
+
+
 def summary_counts():
     import torch_models
     rc, out, err = cnn("summary", "--model", "resnet20", "--input", "3x32x32", "--classes", "10")
@@ -107,6 +168,7 @@ def train_eval_cifar(tmp):
 
 def main():
     usage_errors()
+    every_misuse()
     summary_counts()
     with tempfile.TemporaryDirectory() as tmp:
         bad_files(tmp)
