@@ -241,6 +241,7 @@ static cnn_status meta_data(const char *path, const json_value *data, ckpt_info 
 cnn_status ckpt_parse_meta(const char *path, const char *text, size_t len, ckpt_info *info) {
     memset(info, 0, sizeof *info);
     cnn_status st = json_parse(text, len, NULL, &info->meta, NULL);
+    if (st) st = cnn_fail_context(st, "%s: metadata", path);
     if (!st && info->meta->type != JSON_OBJECT)
         st = cnn_fail(CNN_ERR_FORMAT, "%s: checkpoint metadata is not a JSON object", path);
     if (!st) st = meta_model(path, json_get(info->meta, "model"), info);
@@ -256,11 +257,8 @@ cnn_status ckpt_open(const char *path, st_file *f, ckpt_info *info) {
     const char *meta = st_meta(f, "cnn");
     if (!meta) return CNN_OK;
     cnn_status st = ckpt_parse_meta(path, meta, strlen(meta), info);
-    if (st) {
-        st_free(f);
-        return cnn_fail_context(st, "%s: metadata", path);
-    }
-    return CNN_OK;
+    if (st) st_free(f);
+    return st;
 }
 
 static cnn_status load_tensor(const st_file *f, const char *path, const param *p, const char *name, void *phys) {
@@ -327,6 +325,8 @@ cnn_status ckpt_load_model(const char *path, ckpt_info *info, graph **g_out, int
     graph *g = NULL;
     plan *p = NULL;
     cnn_status st = model_build(&info->model, &g);
+    if (st == CNN_ERR_ARG) /* the file's fault, not the caller's */
+        st = cnn_fail_context(CNN_ERR_FORMAT, "%s: the model its metadata describes", path);
     if (!st) {
         graph_attach_losses(g, 0); /* evaluation reports the cross-entropy too */
         st = graph_ok(g) ? plan_create(g, batch, PLAN_EVAL, &p) : g->error;
