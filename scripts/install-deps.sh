@@ -1,13 +1,15 @@
 #!/bin/sh
 # install-deps.sh — installs, from Debian's packages, what cnn.c needs and is missing.
 #   scripts/install-deps.sh          build + run (the demo)
-#   scripts/install-deps.sh test     also the test oracles (PyTorch, torchvision, numpy, PIL)
+#   scripts/install-deps.sh test     also the test oracles (PyTorch, torchvision, numpy, PIL) and clang with
+#                                    its libFuzzer/sanitizer runtime and OpenMP (fuzz/, CI's fuzzing runs)
 # Installs nothing and needs no root when everything is already there.
 set -eu
 pkgs="build-essential cmake pkg-config libdnnl-dev zlib1g-dev libjpeg-dev libstb-dev libcairo2-dev
       libopenmpi-dev openmpi-bin dataset-fashion-mnist"
 if [ "${1:-}" = test ]; then
-  pkgs="$pkgs python3 python3-torch python3-torchvision python3-numpy python3-pil time"
+  pkgs="$pkgs python3 python3-torch python3-torchvision python3-numpy python3-pil time
+        clang libclang-rt-14-dev libomp-dev"
 fi
 missing=""
 for p in $pkgs; do
