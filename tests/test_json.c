@@ -47,6 +47,7 @@ static void test_round_trips(void) {
         {"[0,-0,1E+2,2.5E-1,9223372036854775807,-9223372036854775808]",
          "[0,0,100,0.25,9223372036854775807,-9223372036854775808]"},
         {"[0.1,1e300,-1.5e-7,123456789012]", "[0.1,1e+300,-1.5e-07,123456789012]"},
+        {"[-0,-0.0,-1e-400,0e5]", "[0,0,0,0]"}, /* underflow to -0.0 too (found by fuzz_json) */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out = rewrite(cases[i][0], strlen(cases[i][0]));

@@ -622,7 +622,8 @@ void json_write_value(json_writer *w, const json_value *v) {
     case JSON_NULL: json_write_null(w); break;
     case JSON_BOOL: json_write_bool(w, v->boolean); break;
     case JSON_NUMBER:
-        if (v->is_int) json_write_int(w, v->integer);
+        /* zeros, whatever their sign or form (-0.0, 1e-400), are written "0": a fixed point of rewriting */
+        if (v->is_int || v->number == 0) json_write_int(w, v->is_int ? v->integer : 0);
         else json_write_number(w, v->number);
         break;
     case JSON_STRING: json_write_string_n(w, v->string, v->length); break;
