@@ -5,7 +5,8 @@
 #include <string.h>
 
 static void usage_line(const cli_command *cmd) {
-    fprintf(stderr, "usage: cnn %s %s   (cnn %s --help for the options)\n", cmd->name, cmd->synopsis, cmd->name);
+    fprintf(stderr, "usage: cnn %s%s%s   (cnn %s --help for the options)\n", cmd->name, *cmd->synopsis ? " " : "",
+            cmd->synopsis, cmd->name);
 }
 
 int cli_run_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, int nopts, char **pos, int max_pos,
@@ -14,7 +15,7 @@ int cli_run_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, 
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--")) break;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: cnn %s %s\n\n%s\n", cmd->name, cmd->synopsis, cmd->about);
+            printf("usage: cnn %s%s%s\n\n%s\n", cmd->name, *cmd->synopsis ? " " : "", cmd->synopsis, cmd->about);
             if (nopts) {
                 printf("\noptions:\n");
                 cli_help(stdout, opts, nopts);
