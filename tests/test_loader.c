@@ -1,6 +1,8 @@
 /* test_loader.c — the batch loader on small in-memory sets: normalization, order, permutations,
- * determinism across restarts and thread timing, crop and flip semantics, epoch ends; and
- * data_channel_stats against hand-computed values. */
+ * determinism across restarts, thread timing and worker counts, crop and flip semantics, epoch
+ * ends; unreadable samples (a source failing on chosen indices): skipped or replaced, counted,
+ * reported once, and the "more than half" stop; data_channel_stats against hand-computed values. */
+#include "core/error.h"
 #include "core/rng.h"
 #include "data/loader.h"
 #include "testutil.h"
@@ -54,22 +56,53 @@ static void make_set(void) {
     }
 }
 
-static loader_config base_config(int batch) {
-    loader_config cfg = {&set, 0, N, batch, 0, 0, 0, 0, NULL, NULL, 1234};
+/* The memory source's parameters and the loader's together. */
+typedef struct test_cfg {
+    const data_set *ds;
+    int64_t first, count;
+    int batch, shuffle, drop_last, crop_pad, flip;
+    const float *mean, *std;
+    uint64_t seed;
+    int workers;
+} test_cfg;
+
+static test_cfg base_config(int batch) {
+    test_cfg cfg = {&set, 0, N, batch, 0, 0, 0, 0, NULL, NULL, 1234, 1};
     return cfg;
+}
+
+/* Sources of the loaders made, freed at the end. */
+static data_source *sources[512];
+static int nsources;
+
+static cnn_status try_loader(const test_cfg *t, data_loader **l) {
+    data_source *src;
+    *l = NULL;
+    CNN_TRY(memory_source_create(t->ds, t->first, t->count, t->crop_pad, t->flip, t->mean, t->std, &src));
+    sources[nsources++ % 512] = src;
+    loader_config cfg = {.src = src, .batch = t->batch, .shuffle = t->shuffle, .drop_last = t->drop_last,
+                         .workers = t->workers, .seed = t->seed};
+    return loader_create(&cfg, l);
+}
+
+static int next(data_loader *l, float *img, int32_t *lab) {
+    int n;
+    cnn_status st = loader_next(l, img, lab, &n);
+    CHECK(st == CNN_OK, "loader_next: %s", cnn_last_error());
+    return st ? -1 : n;
 }
 
 /* One epoch's output, all batches concatenated. */
 typedef struct epoch_out {
-    int nbatches, sizes[64];
+    int nbatches, sizes[128];
     int total;
-    float images[64 * S];
-    int32_t labels[64];
+    float images[128 * S];
+    int32_t labels[128];
 } epoch_out;
 
-static data_loader *make_loader(const loader_config *cfg) {
+static data_loader *make_loader(const test_cfg *cfg) {
     data_loader *l = NULL;
-    cnn_status st = loader_create(cfg, &l);
+    cnn_status st = try_loader(cfg, &l);
     if (st != CNN_OK) {
         fprintf(stderr, "loader_create: %s\n", cnn_last_error());
         exit(1);
@@ -83,8 +116,8 @@ static void drain(data_loader *l, epoch_out *o, int max_batches) {
     static float img[16 * S];
     static int32_t lab[16];
     for (int b = 0; b < max_batches; b++) {
-        int n = loader_next(l, img, lab);
-        if (n == 0) break;
+        int n = next(l, img, lab);
+        if (n <= 0) break;
         o->sizes[o->nbatches++] = n;
         memcpy(o->images + (size_t)o->total * S, img, (size_t)n * S * sizeof(float));
         memcpy(o->labels + o->total, lab, (size_t)n * sizeof(int32_t));
@@ -92,7 +125,7 @@ static void drain(data_loader *l, epoch_out *o, int max_batches) {
     }
 }
 
-static void run_epoch(const loader_config *cfg, int epoch, epoch_out *o) {
+static void run_epoch(const test_cfg *cfg, int epoch, epoch_out *o) {
     data_loader *l = make_loader(cfg);
     loader_start_epoch(l, epoch, 0);
     drain(l, o, 64);
@@ -113,25 +146,25 @@ static void test_normalize(void) {
     int32_t lab[1] = {0};
     data_set ds = {1, 2, 1, 3, px, lab, 1, NULL};
     float mean[2] = {0.5f, 0.2f}, std[2] = {0.5f, 0.25f};
-    loader_config cfg = {&ds, 0, 1, 1, 0, 0, 0, 0, mean, std, 7};
+    test_cfg cfg = {&ds, 0, 1, 1, 0, 0, 0, 0, mean, std, 7, 1};
     /* (v/255 - mean) / std by hand: ch0 (0-.5)/.5, (.2-.5)/.5, (1-.5)/.5; ch1 (0-.2)/.25, 0, (1-.2)/.25 */
     const float want[6] = {-1.0f, -0.6f, 1.0f, -0.8f, 0.0f, 3.2f};
     data_loader *l = make_loader(&cfg);
     CHECK(loader_batches_per_epoch(l) == 1, "batches %lld", (long long)loader_batches_per_epoch(l));
     float out[6];
     int32_t ol[1];
-    CHECK(loader_next(l, out, ol) == 0, "a batch before any epoch started");
+    CHECK(next(l, out, ol) == 0, "a batch before any epoch started");
     loader_start_epoch(l, 0, 0);
-    CHECK(loader_next(l, out, ol) == 1, "one image");
+    CHECK(next(l, out, ol) == 1, "one image");
     for (int j = 0; j < 6; j++) CHECK(fabsf(out[j] - want[j]) < 1e-6f, "value %d: %.8f, expected %.8f", j, out[j], want[j]);
-    CHECK(loader_next(l, out, ol) == 0, "end of epoch");
-    CHECK(loader_next(l, out, ol) == 0, "still the end");
+    CHECK(next(l, out, ol) == 0, "end of epoch");
+    CHECK(next(l, out, ol) == 0, "still the end");
     loader_destroy(l);
 }
 
 static void test_order_and_ends(void) {
     epoch_out o;
-    loader_config cfg = base_config(4);
+    test_cfg cfg = base_config(4);
     run_epoch(&cfg, 0, &o);
     CHECK(o.nbatches == 3 && o.sizes[0] == 4 && o.sizes[1] == 4 && o.sizes[2] == 2, "short last batch: %d batches",
           o.nbatches);
@@ -171,7 +204,7 @@ static int same(const epoch_out *a, const epoch_out *b) {
 }
 
 static void test_shuffle(void) {
-    loader_config cfg = base_config(3);
+    test_cfg cfg = base_config(3);
     cfg.shuffle = 1;
     epoch_out e0, e1, again;
     run_epoch(&cfg, 0, &e0);
@@ -225,7 +258,7 @@ static int find_crop(const float *out, int i, int pad, int *oy_out, int *ox_out,
 
 /* Over `epochs` epochs every sample must be an exact crop/flip of its image; returns how often
    each offset and flip appeared. */
-static void augment_census(const loader_config *cfg, int epochs, int *offsets, int *flips, int *samples) {
+static void augment_census(const test_cfg *cfg, int epochs, int *offsets, int *flips, int *samples) {
     int pad = cfg->crop_pad, span = 2 * pad + 1;
     epoch_out o;
     for (int e = 0; e < epochs; e++) {
@@ -244,7 +277,7 @@ static void augment_census(const loader_config *cfg, int epochs, int *offsets, i
 
 static void test_augment(void) {
     for (int pad = 1; pad <= 2; pad++) {
-        loader_config cfg = base_config(4);
+        test_cfg cfg = base_config(4);
         cfg.crop_pad = pad;
         int offsets[25] = {0}, flips = 0, samples = 0, span = 2 * pad + 1;
         augment_census(&cfg, 40, offsets, &flips, &samples);
@@ -255,7 +288,7 @@ static void test_augment(void) {
                offsets[pad * span + pad], pad, pad, offsets[0]);
     }
     {
-        loader_config cfg = base_config(4);
+        test_cfg cfg = base_config(4);
         cfg.flip = 1;
         int offsets[25] = {0}, flips = 0, samples = 0;
         augment_census(&cfg, 40, offsets, &flips, &samples);
@@ -264,7 +297,7 @@ static void test_augment(void) {
         printf("flip: %d of %d samples mirrored\n", flips, samples);
     }
     {
-        loader_config cfg = base_config(3);
+        test_cfg cfg = base_config(3);
         cfg.crop_pad = 2, cfg.flip = 1, cfg.shuffle = 1;
         int offsets[25] = {0}, flips = 0, samples = 0;
         augment_census(&cfg, 40, offsets, &flips, &samples);
@@ -276,7 +309,7 @@ static void test_augment(void) {
 /* Batch k of epoch e depends on nothing else: not on the batch it starts at, on a restart with an
    epoch half consumed, on the batch size (for the sample at a position), nor on thread timing. */
 static void test_determinism(void) {
-    loader_config cfg = base_config(3);
+    test_cfg cfg = base_config(3);
     cfg.shuffle = 1, cfg.crop_pad = 2, cfg.flip = 1;
     enum { EPOCHS = 4 };
     static epoch_out ref[EPOCHS];
@@ -313,29 +346,195 @@ static void test_determinism(void) {
 }
 
 static void test_lifecycle(void) {
-    loader_config cfg = base_config(2);
+    test_cfg cfg = base_config(2);
     cfg.shuffle = 1, cfg.crop_pad = 1;
     float img[2 * S];
     int32_t lab[2];
     for (int i = 0; i < 50; i++) {
         data_loader *l = make_loader(&cfg);
         if (i % 3 >= 1) loader_start_epoch(l, i, 0);
-        if (i % 3 == 2) CHECK(loader_next(l, img, lab) == 2, "first batch");
+        if (i % 3 == 2) CHECK(next(l, img, lab) == 2, "first batch");
         loader_destroy(l); /* idle, prefetching, or mid-epoch */
     }
     loader_destroy(NULL);
 
     data_loader *l = NULL;
     cfg.batch = 0;
-    CHECK(loader_create(&cfg, &l) == CNN_ERR_ARG && l == NULL, "batch 0 accepted");
+    CHECK(try_loader(&cfg, &l) == CNN_ERR_ARG && l == NULL, "batch 0 accepted");
     cfg = base_config(2);
     cfg.first = 5, cfg.count = 6;
-    CHECK(loader_create(&cfg, &l) == CNN_ERR_ARG, "range beyond the set accepted");
+    CHECK(try_loader(&cfg, &l) == CNN_ERR_ARG, "range beyond the set accepted");
     CHECK(strstr(cnn_last_error(), "[5, 11)") != NULL, "range message: %s", cnn_last_error());
     cfg = base_config(2);
     float mean[2] = {0, 0}, std[2] = {1, 0};
     cfg.mean = mean, cfg.std = std;
-    CHECK(loader_create(&cfg, &l) == CNN_ERR_ARG, "std 0 accepted");
+    CHECK(try_loader(&cfg, &l) == CNN_ERR_ARG, "std 0 accepted");
+}
+
+/* The same epochs whatever the number of workers. */
+static void test_workers(void) {
+    test_cfg cfg = base_config(3);
+    cfg.shuffle = 1, cfg.crop_pad = 2, cfg.flip = 1;
+    static epoch_out ref, o;
+    for (int e = 0; e < 3; e++) {
+        run_epoch(&cfg, e, &ref);
+        for (int w = 2; w <= 5; w += 3) {
+            test_cfg c2 = cfg;
+            c2.workers = w;
+            run_epoch(&c2, e, &o);
+            CHECK(same(&ref, &o), "epoch %d: %d workers differ from one", e, w);
+        }
+    }
+}
+
+/* ---- unreadable samples: a source over M one-pixel images (pixel 1 + i % 250, label i) that
+   fails on the indices marked bad ---- */
+
+enum { M = 100 };
+
+static uint8_t big_pixels[M];
+static int32_t big_labels[M];
+static data_set big = {M, 1, 1, 1, big_pixels, big_labels, M, NULL};
+
+typedef struct flaky {
+    data_source base;
+    data_source *inner;
+    unsigned char bad[M], reported[M];
+} flaky;
+
+static cnn_status flaky_load(const data_source *s, int64_t i, uint64_t key, void *ws, float *out) {
+    const flaky *f = (const flaky *)s;
+    if (f->bad[i]) return cnn_fail(CNN_ERR_FORMAT, "image %lld: broken", (long long)i);
+    return f->inner->load(f->inner, i, key, ws, out);
+}
+
+static void flaky_destroy(data_source *s) { source_free(((flaky *)s)->inner); }
+
+static void flaky_init(flaky *f) {
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < M; i++) big_pixels[i] = (uint8_t)(1 + i % 250), big_labels[i] = i;
+    CHECK_OK(memory_source_create(&big, 0, M, 0, 0, NULL, NULL, &f->inner));
+    f->base = *f->inner;
+    f->base.load = flaky_load;
+    f->base.destroy = flaky_destroy;
+    f->base.reported = f->reported;
+}
+
+static int reports;
+static void count_report(void *ctx, const char *msg) {
+    __atomic_add_fetch(&reports, 1, __ATOMIC_RELAXED);
+    CHECK(strstr(msg, "broken") != NULL, "report: %s", msg);
+}
+
+/* Runs an epoch; returns the status; labels and batch sizes into o. */
+static cnn_status flaky_epoch(flaky *f, int batch, int fill, int shuffle, int workers, int epoch, epoch_out *o,
+                              int64_t *bad) {
+    loader_config cfg = {.src = &f->base, .batch = batch, .shuffle = shuffle, .drop_last = fill, .fill_bad = fill,
+                         .workers = workers, .seed = 5, .report = count_report};
+    data_loader *l;
+    CHECK_OK(loader_create(&cfg, &l));
+    loader_start_epoch(l, epoch, 0);
+    memset(o, 0, sizeof *o);
+    static float img[16];
+    int32_t lab[16];
+    int n;
+    cnn_status st;
+    while ((st = loader_next(l, img, lab, &n)) == CNN_OK && n > 0) {
+        for (int i = 0; i < n; i++) {
+            CHECK(img[i] == (float)(1 + lab[i] % 250) / 255.0f, "image of label %d", lab[i]);
+            if (o->total < 128) o->labels[o->total] = lab[i];
+            o->total++;
+        }
+        if (o->nbatches < 128) o->sizes[o->nbatches] = n;
+        o->nbatches++;
+    }
+    *bad = loader_bad_count(l);
+    loader_destroy(l);
+    return st;
+}
+
+static void test_bad_dropped(void) {
+    flaky f;
+    flaky_init(&f);
+    int bad[] = {3, 8, 9, 10, 11, 12, 13, 14, 15, 40};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) f.bad[bad[i]] = 1;
+    epoch_out o;
+    int64_t nbad;
+    reports = 0;
+    for (int e = 0; e < 2; e++) {
+        CHECK_OK(flaky_epoch(&f, 8, 0, 0, 3, e, &o, &nbad));
+        CHECK(o.total == M - 10 && nbad == 10, "epoch %d: %d images, %lld bad", e, o.total, (long long)nbad);
+        /* batch 0 lost image 3, batch 1 was all bad and is skipped, batch 5 lost image 40 */
+        CHECK(o.sizes[0] == 7 && o.sizes[1] == 8 && o.sizes[4] == 7, "batch sizes %d %d %d", o.sizes[0], o.sizes[1],
+              o.sizes[4]);
+        CHECK(o.labels[2] == 2 && o.labels[3] == 4 && o.labels[7] == 16, "order after skipping: %d %d %d", o.labels[2],
+              o.labels[3], o.labels[7]);
+    }
+    CHECK(reports == 10, "%d reports over two epochs, expected one per bad image", reports);
+    source_free(&f.base);
+}
+
+/* Training: every batch full; a bad position takes the next readable image of the epoch's order. */
+static void test_bad_filled(void) {
+    flaky f;
+    flaky_init(&f);
+    for (int i = 0; i < M; i += 7) f.bad[i] = 1; /* 15 of 100 */
+    f.bad[99] = f.bad[1] = f.bad[2] = 1;         /* a run, across the wrap-around */
+    epoch_out o1, o4;
+    int64_t nbad;
+    reports = 0;
+    CHECK_OK(flaky_epoch(&f, 8, 1, 1, 1, 3, &o1, &nbad));
+    CHECK(o1.total == 96 && o1.nbatches == 12, "%d images in %d batches", o1.total, o1.nbatches);
+    int32_t perm[M];
+    for (int i = 0; i < M; i++) perm[i] = i;
+    rng r = rng_stream(rng_key(5, RNG_SHUFFLE, 3, 0));
+    rng_shuffle(&r, perm, M);
+    int want_bad = 0;
+    for (int p = 0; p < 96; p++) {
+        int q = p;
+        while (f.bad[perm[q % M]]) q++;
+        want_bad += q != p;
+        CHECK(o1.labels[p] == perm[q % M], "position %d: %d, expected %d", p, o1.labels[p], perm[q % M]);
+    }
+    CHECK(nbad == want_bad, "%lld bad counted, %d among the 96 positions", (long long)nbad, want_bad);
+    CHECK_OK(flaky_epoch(&f, 8, 1, 1, 4, 3, &o4, &nbad));
+    CHECK(same(&o1, &o4), "4 workers differ from 1 with bad samples");
+    source_free(&f.base);
+}
+
+/* More than half bad, judged from LOADER_BAD_MIN samples on or at the end of a pass. */
+static void test_mostly_bad(void) {
+    flaky f;
+    flaky_init(&f);
+    epoch_out o;
+    int64_t nbad;
+    for (int i = 0; i < M; i += 2) f.bad[i] = 1; /* exactly half: not most */
+    CHECK_OK(flaky_epoch(&f, 8, 0, 0, 2, 0, &o, &nbad));
+    CHECK(o.total == 50 && nbad == 50, "half bad: %d images", o.total);
+    memset(f.bad, 0, sizeof f.bad);
+    for (int i = 0; i < 15; i++) f.bad[i] = 1; /* after 4 batches 15 of 32: goes on */
+    CHECK_OK(flaky_epoch(&f, 8, 0, 0, 2, 0, &o, &nbad));
+    CHECK(o.total == 85, "15 bad first: %d images", o.total);
+    f.bad[15] = f.bad[16] = 1; /* 17 of the first 32: stops after the fourth batch */
+    cnn_status st = flaky_epoch(&f, 8, 0, 0, 2, 0, &o, &nbad);
+    CHECK(st == CNN_ERR_FORMAT && strstr(cnn_last_error(), "17 of the 32") && o.total == 7,
+          "17 bad first: status %d after %d images: %s", st, o.total, cnn_last_error());
+    /* a pass shorter than LOADER_BAD_MIN is judged at its end */
+    flaky g;
+    flaky_init(&g);
+    g.base.count = 10;
+    for (int i = 0; i < 6; i++) g.bad[i] = 1;
+    st = flaky_epoch(&g, 4, 0, 0, 1, 0, &o, &nbad);
+    CHECK(st == CNN_ERR_FORMAT && strstr(cnn_last_error(), "6 of the 10"), "6 of 10 bad: %d %s", st, cnn_last_error());
+    g.bad[5] = 0;
+    CHECK_OK(flaky_epoch(&g, 4, 0, 0, 1, 0, &o, &nbad));
+    CHECK(o.total == 5, "5 of 10 bad: %d images", o.total);
+    /* training with nothing readable: the replacement search gives up with a message */
+    memset(g.bad, 1, sizeof g.bad);
+    st = flaky_epoch(&g, 4, 1, 1, 2, 0, &o, &nbad);
+    CHECK(st == CNN_ERR_FORMAT && strstr(cnn_last_error(), "no readable image"), "all bad: %d %s", st, cnn_last_error());
+    source_free(&f.base);
+    source_free(&g.base);
 }
 
 int main(void) {
@@ -347,5 +546,10 @@ int main(void) {
     test_augment();
     test_determinism();
     test_lifecycle();
+    test_workers();
+    test_bad_dropped();
+    test_bad_filled();
+    test_mostly_bad();
+    for (int i = 0; i < nsources && i < 512; i++) source_free(sources[i]);
     return test_report("test_loader");
 }

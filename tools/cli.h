@@ -27,7 +27,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_train_options(int argc, char **argv, train_cfg *out, bool *done);
 typedef struct eval_args {
     const char *path, *dataset, *dir, *split;
-    int batch, threads;
+    int batch, threads, workers;
     bool json;
 } eval_args;
 int cmd_eval_options(int argc, char **argv, eval_args *out, bool *done);

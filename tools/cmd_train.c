@@ -19,8 +19,12 @@ int cmd_train_options(int argc, char **argv, train_cfg *out, bool *done) {
     float lr = c.opt.lr, momentum = c.opt.momentum, wd = c.opt.weight_decay, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
     cli_opt o[] = {
         {"model", OPT_STRING, &c.model.name, "NAME", "network (cnn models lists them)"},
-        {"dataset", OPT_CHOICE, &c.dataset, NULL, "data set", 0, 0, "fashion-mnist|mnist|cifar10|cifar100"},
+        {"dataset", OPT_CHOICE, &c.dataset, NULL, "data set (folder: DIR/train/<class>/*, DIR/val/<class>/*)", 0, 0,
+         "fashion-mnist|mnist|cifar10|cifar100|folder"},
         {"data", OPT_STRING, &c.data_dir, "DIR", "directory of the data set files (default: its Debian location)"},
+        {"image-size", OPT_INT, &c.image_size, "N", "folder: side of the crops the model sees (0: 224)", 0, 8192},
+        {"resize", OPT_INT, &c.resize, "N", "folder: shorter side before the evaluation's center crop (0: size*256/224)", 0, 16384},
+        {"workers", OPT_INT, &c.workers, "N", "threads decoding and augmenting (0: 1 for in-memory sets, the cores up to 8 for folders)", 0, 256},
         {"out", OPT_STRING, &c.out_dir, "DIR", "run directory (default: runs/<model>-<dataset>[-N], never reused)"},
         {"epochs", OPT_INT, &c.epochs, "N", "epochs", 1, 100000},
         {"batch-size", OPT_INT, &c.batch, "N", "images per step", 1, 65536},
@@ -46,7 +50,7 @@ int cmd_train_options(int argc, char **argv, train_cfg *out, bool *done) {
         {"bn", OPT_FLAG, &c.model.bn, NULL, "convnet: batch norm after each convolution"},
         {"dropout", OPT_FLOAT, &c.model.dropout, "P", "dropout before the classifier (convnet; -1: model default)", -1, 0.99},
         {"crop", OPT_INT, &crop, "PAD", "random crop after zero padding (-1: 4 on CIFAR, none on MNIST-like)", -1, 64},
-        {"flip", OPT_FLAG, &flip, NULL, "random horizontal flips (default on CIFAR only)"},
+        {"flip", OPT_FLAG, &flip, NULL, "random horizontal flips (default on CIFAR and folders only)"},
         {"limit", OPT_INT64, &c.limit, "N", "train on the first N training images only (0: all)", 0, 1e12},
         {"val", OPT_INT64, &c.val, "N", "hold out the first N training images for validation (0: validate on test)", 0,
          1e12},

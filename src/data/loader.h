@@ -1,38 +1,53 @@
-/* loader.h — batches from an in-memory data set: epoch permutation, random crop and flip,
- * normalization to float NCHW, prefetched by one background thread into a small ring.
- * Batch k of epoch e is a pure function of (seed, e, k, config), whatever the thread timing. */
+/* loader.h — batches from a data source: epoch permutation, samples made by a pool of worker
+ * threads into a bounded ring of batches ahead of the consumer, unreadable samples reported and
+ * skipped. Batch k of epoch e is a pure function of (seed, e, k, config, the files), whatever the
+ * number of workers or their timing: sample i at position p is made with the stream
+ * rng_key(seed, RNG_AUGMENT, e, p). */
 #ifndef CNN_DATA_LOADER_H
 #define CNN_DATA_LOADER_H
 #include <stdint.h>
 #include "cnn.h"
-#include "data/dataset.h"
+#include "data/source.h"
+
+/* A pass (an epoch, an evaluation) fails with CNN_ERR_FORMAT once more than half of the samples
+   it has met are unreadable, judged from LOADER_BAD_MIN samples on and at the end of the pass:
+   one bad file among many is skipped, a folder of mostly bad files stops the run. */
+#define LOADER_BAD_MIN 32
+/* With fill_bad, an unreadable sample is replaced by the first readable one among the next
+   LOADER_FILL_SCAN positions of the epoch's order (wrapping around). */
+#define LOADER_FILL_SCAN 256
 
 typedef struct loader_config {
-    const data_set *ds;         /* borrowed: must outlive the loader */
-    int64_t first, count;       /* the images this loader serves: [first, first+count) of ds */
+    const data_source *src;     /* borrowed: must outlive the loader */
     int batch;
     int shuffle;                /* a new permutation every epoch, from rng_key(seed, RNG_SHUFFLE, epoch, 0) */
     int drop_last;              /* drop the last incomplete batch (training); else a short last batch */
-    int crop_pad;               /* random crop after zero-padding by this many pixels (0: none) */
-    int flip;                   /* random horizontal flip with probability 0.5 */
-    const float *mean, *std;    /* per channel, [0,1] scale: out = (pixel/255 - mean) / std; NULL: 0 and 1 */
+    int fill_bad;               /* training: batches stay full, a bad sample's place taken by the next
+                                   readable one (made with the bad one's stream); else batches shrink */
+    int workers;                /* threads making samples (<= 0: 1) */
     uint64_t seed;
+    /* Called (from a worker) the first time a sample fails, with the message naming it; NULL:
+       "cnn: skipping <message>" on stderr. */
+    void (*report)(void *ctx, const char *message);
+    void *report_ctx;
 } loader_config;
 
 typedef struct data_loader data_loader;
 
-/* Copies what it needs from cfg (mean and std included); starts the prefetch thread, idle
-   until loader_start_epoch. */
+/* Copies cfg; starts the workers, idle until loader_start_epoch. */
 cnn_status loader_create(const loader_config *cfg, data_loader **out);
-/* Positions the loader at batch `first_batch` of `epoch` and starts prefetching. May be called
+/* Positions the loader at batch `first_batch` of `epoch` and starts making batches. May be called
    at any time, also with the previous epoch half consumed. */
 void loader_start_epoch(data_loader *l, int epoch, int64_t first_batch);
 int64_t loader_batches_per_epoch(const data_loader *l);
-/* Copies the next batch into images (float, NCHW, batch*c*h*w) and labels; returns the
-   number of images in it (0 at the end of the epoch, or before any loader_start_epoch).
-   Blocks only if the prefetch is behind. One consumer thread at a time. */
-int loader_next(data_loader *l, float *images, int32_t *labels);
-/* Stops the thread (also mid-epoch) and frees everything; NULL is allowed. */
+/* Copies the next batch into images (float NCHW, up to batch*c*h*w) and labels; *n gets the number
+   of images (0 at the end of the epoch, or before any loader_start_epoch). Blocks while the
+   workers are behind. Fails when a batch cannot be made (see LOADER_BAD_MIN, LOADER_FILL_SCAN).
+   One consumer thread at a time. */
+cnn_status loader_next(data_loader *l, float *images, int32_t *labels, int *n);
+/* Unreadable samples among those handed out (or skipped) since loader_start_epoch. */
+int64_t loader_bad_count(const data_loader *l);
+/* Stops the workers (also mid-epoch) and frees everything; NULL is allowed. */
 void loader_destroy(data_loader *l);
 
 #endif

@@ -71,6 +71,10 @@ static cnn_status meta_json(const ckpt_info *info, const char *train_json, char 
     json_begin_array(&w);
     for (int i = 0; i < info->channels; i++) json_write_number(&w, info->std[i]);
     json_end_array(&w);
+    if (info->resize > 0) {
+        json_write_key(&w, "resize");
+        json_write_int(&w, info->resize);
+    }
     json_end_object(&w);
     json_value *train = NULL;
     if (train_json) {
@@ -215,6 +219,7 @@ static cnn_status meta_class_names(const char *path, const json_value *names, ck
 static cnn_status meta_data(const char *path, const json_value *data, ckpt_info *info) {
     if (data->type != JSON_OBJECT) return cnn_fail(CNN_ERR_FORMAT, "%s: metadata data is not an object", path);
     CNN_TRY(meta_string(path, data, "dataset", info->dataset, sizeof info->dataset, false));
+    CNN_TRY(meta_int(path, data, "resize", 1, 16384, &info->resize));
     const json_value *names = json_get(data, "class_names");
     if (names) CNN_TRY(meta_class_names(path, names, info));
     const char *keys[2] = {"mean", "std"};
@@ -311,6 +316,21 @@ cnn_status ckpt_load_optim(const st_file *f, const char *path, optimizer *o) {
             CNN_TRY(load_tensor(f, path, &g->params[i], name, state));
         }
     return CNN_OK;
+}
+
+cnn_status ckpt_eval_transform(const ckpt_info *info, image_transform *t) {
+    const model_cfg *m = &info->model;
+    if (m->in_h != m->in_w || (m->in_c != 1 && m->in_c != 3))
+        return cnn_fail(CNN_ERR_SHAPE, "the model takes %dx%dx%d inputs; image files need 1 or 3 channels and a square size",
+                        m->in_c, m->in_h, m->in_w);
+    transform_defaults(t, 0, m->in_h);
+    t->channels = m->in_c;
+    t->resize = info->resize > 0 ? info->resize : m->in_h;
+    for (int c = 0; c < 3; c++) {
+        t->mean[c] = info->channels == m->in_c ? info->mean[c < m->in_c ? c : 0] : 0.0f;
+        t->std[c] = info->channels == m->in_c ? info->std[c < m->in_c ? c : 0] : 1.0f;
+    }
+    return transform_check(t);
 }
 
 cnn_status ckpt_load_model(const char *path, ckpt_info *info, graph **g_out, int batch, plan **plan_out) {

@@ -6,6 +6,7 @@
 #define CNN_TRAIN_CHECKPOINT_H
 #include "core/graph.h"
 #include "core/json.h"
+#include "data/transform.h"
 #include "models/models.h"
 #include "train/optim.h"
 #include "train/safetensors.h"
@@ -20,6 +21,8 @@ typedef struct ckpt_info {
     char **class_names;         /* num_classes strings or NULL */
     int channels;
     float mean[CKPT_MAX_CHANNELS], std[CKPT_MAX_CHANNELS];
+    int resize;                 /* image files: the evaluation's shorter side before the center crop
+                                   (0: none recorded; the input side is used) */
     json_value *meta;           /* the whole "cnn" metadata object (NULL for foreign files) */
 } ckpt_info;
 
@@ -44,5 +47,8 @@ cnn_status ckpt_load_optim(const st_file *f, const char *path, optimizer *o);
  * evaluation or prediction. The graph is compiled once for `batch` (evaluation) in *plan_out
  * unless plan_out is NULL. */
 struct plan;
+/* The evaluation transform for image files a checkpoint implies: its input side and channels, its
+   normalization, Resize(resize recorded, else the input side) + CenterCrop(side). */
+cnn_status ckpt_eval_transform(const ckpt_info *info, image_transform *t);
 cnn_status ckpt_load_model(const char *path, ckpt_info *info, graph **g_out, int batch, struct plan **plan_out);
 #endif

@@ -74,7 +74,9 @@ static cnn_status run_batches(evaluator *e, data_loader *l, eval_result *r, floa
                    graph_tensor(e->g, e->g->input)->w;
     int n;
     double loss = 0;
-    while ((n = loader_next(l, images, labels)) > 0) {
+    for (;;) {
+        CNN_TRY(loader_next(l, images, labels, &n));
+        if (n == 0) break;
         plan *p;
         CNN_TRY(plan_for(e, n, &p));
         memcpy(plan_input(p), images, sizeof(float) * image * n);
@@ -85,22 +87,26 @@ static cnn_status run_batches(evaluator *e, data_loader *l, eval_result *r, floa
         r->n += n;
     }
     r->loss = r->n ? loss / r->n : 0;
+    r->bad = loader_bad_count(l);
     return CNN_OK;
 }
 
-cnn_status evaluator_run(evaluator *e, const data_set *ds, int64_t first, int64_t count, const float *mean,
-                         const float *std, bool confusion, eval_result *r) {
+cnn_status evaluator_run(evaluator *e, const data_source *src, int workers, bool confusion, eval_result *r) {
     memset(r, 0, sizeof *r);
     int out = graph_main_output(e->g);
     r->classes = graph_tensor(e->g, out)->c;
-    if (ds->num_classes > r->classes)
-        return cnn_fail(CNN_ERR_SHAPE, "the data has %d classes, the model %d", ds->num_classes, r->classes);
+    const tensor *in = graph_tensor(e->g, e->g->input);
+    if (src->num_classes > r->classes)
+        return cnn_fail(CNN_ERR_SHAPE, "the data has %d classes, the model %d", src->num_classes, r->classes);
+    if (src->c != in->c || src->h != in->h || src->w != in->w)
+        return cnn_fail(CNN_ERR_SHAPE, "the data has %dx%dx%d images, the model takes %dx%dx%d", src->c, src->h, src->w,
+                        in->c, in->h, in->w);
     if (confusion && !(r->confusion = calloc((size_t)r->classes * r->classes, sizeof(int64_t))))
         return cnn_fail(CNN_ERR_NOMEM, "out of memory");
-    loader_config lc = {.ds = ds, .first = first, .count = count, .batch = e->batch, .mean = mean, .std = std};
+    loader_config lc = {.src = src, .batch = e->batch, .workers = workers};
     data_loader *l;
     CNN_TRY(loader_create(&lc, &l));
-    float *images = malloc(sizeof(float) * e->batch * ds->c * ds->h * ds->w);
+    float *images = malloc(sizeof(float) * e->batch * src->c * src->h * src->w);
     int32_t *labels = malloc(sizeof(int32_t) * e->batch);
     cnn_status st = images && labels ? CNN_OK : cnn_fail(CNN_ERR_NOMEM, "out of memory");
     if (!st) {

@@ -3,11 +3,12 @@
 #ifndef CNN_TRAIN_EVALUATE_H
 #define CNN_TRAIN_EVALUATE_H
 #include "core/graph.h"
-#include "data/dataset.h"
+#include "data/source.h"
 
 typedef struct eval_result {
     double loss;           /* mean cross-entropy of the main output */
     int64_t n, top1, top5;
+    int64_t bad;           /* unreadable images skipped */
     int classes;
     int64_t *confusion;    /* classes×classes, row = true class, column = predicted; NULL unless asked */
 } eval_result;
@@ -23,6 +24,6 @@ typedef struct evaluator evaluator;
 /* Plans for full batches of `batch` and, on demand, one shorter remainder batch. */
 cnn_status evaluator_create(graph *g, int batch, evaluator **out);
 void evaluator_free(evaluator *e);
-cnn_status evaluator_run(evaluator *e, const data_set *ds, int64_t first, int64_t count, const float *mean,
-                         const float *std, bool confusion, eval_result *r);
+/* One pass over every sample of src, in order, made by `workers` loader threads (<= 0: 1). */
+cnn_status evaluator_run(evaluator *e, const data_source *src, int workers, bool confusion, eval_result *r);
 #endif

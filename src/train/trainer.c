@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/plan.h"
 #include "core/rng.h"
 #include "data/dataset.h"
+#include "data/folder.h"
 #include "data/loader.h"
 #include "ops/ops.h"
 #include "train/checkpoint.h"
@@ -35,8 +37,10 @@ void train_defaults(train_cfg *c) {
 
 typedef struct trainer {
     const train_cfg *cfg;
-    data_set train, test;
-    int64_t first, count;            /* training range within train */
+    data_set train, test;            /* in-memory data sets */
+    folder_set ftrain, ftest;        /* or image folders */
+    data_source *train_src, *val_src, *test_src; /* val_src: the held-out images (--val), else NULL */
+    int workers;
     float mean[CKPT_MAX_CHANNELS], std[CKPT_MAX_CHANNELS];
     graph *g;
     plan *p;
@@ -51,33 +55,78 @@ typedef struct trainer {
     double best;
 } trainer;
 
-static cnn_status setup_data(trainer *t) {
+static cnn_status setup_memory(trainer *t) {
     const train_cfg *c = t->cfg;
     const char *dir = c->data_dir ? c->data_dir : data_default_dir(c->dataset);
-    if (!dir) return cnn_fail(CNN_ERR_ARG, "--dataset %s: unknown (fashion-mnist, mnist, cifar10, cifar100)", c->dataset);
+    if (!dir) return cnn_fail(CNN_ERR_ARG, "--dataset %s: unknown (fashion-mnist, mnist, cifar10, cifar100, folder)", c->dataset);
+    if (c->image_size || c->resize)
+        return cnn_fail(CNN_ERR_ARG, "--image-size and --resize apply to --dataset folder");
     CNN_TRY(data_load(c->dataset, dir, 0, &t->train));
     CNN_TRY(data_load(c->dataset, dir, 1, &t->test));
     if (c->val < 0 || c->val >= t->train.n)
         return cnn_fail(CNN_ERR_ARG, "--val %lld: must leave training images (the training split has %lld)",
                         (long long)c->val, (long long)t->train.n);
-    t->first = c->val;
-    t->count = t->train.n - c->val;
-    if (c->limit > 0 && c->limit < t->count) t->count = c->limit;
-    if (t->count < c->batch)
-        return cnn_fail(CNN_ERR_ARG, "%lld training images are fewer than one batch of %d", (long long)t->count, c->batch);
+    int64_t first = c->val, count = t->train.n - c->val;
+    if (c->limit > 0 && c->limit < count) count = c->limit;
     if (t->train.c > CKPT_MAX_CHANNELS) return cnn_fail(CNN_ERR_SHAPE, "%d-channel images", t->train.c);
     /* normalization from the training images only (seed 002, question 20) */
-    data_channel_stats(&t->train, t->first, t->count, t->mean, t->std);
+    data_channel_stats(&t->train, first, count, t->mean, t->std);
+    bool cifar = strncmp(c->dataset, "cifar", 5) == 0;
+    int pad = c->crop_pad >= 0 ? c->crop_pad : cifar ? 4 : 0, flip = c->flip >= 0 ? c->flip : cifar;
+    CNN_TRY(memory_source_create(&t->train, first, count, pad, flip, t->mean, t->std, &t->train_src));
+    if (c->val > 0) CNN_TRY(memory_source_create(&t->train, 0, c->val, 0, 0, t->mean, t->std, &t->val_src));
+    return memory_source_create(&t->test, 0, t->test.n, 0, 0, t->mean, t->std, &t->test_src);
+}
+
+/* DIR/train and DIR/val with torchvision's ImageNet transforms; val keeps the training classes. */
+static cnn_status setup_folder(trainer *t) {
+    const train_cfg *c = t->cfg;
+    if (!c->data_dir) return cnn_fail(CNN_ERR_ARG, "--dataset folder needs --data DIR (with DIR/train/<class>/ and DIR/val/<class>/)");
+    if (c->val || c->limit) return cnn_fail(CNN_ERR_ARG, "--val and --limit apply to the in-memory data sets; a folder has its own val/");
+    if (c->crop_pad > 0) return cnn_fail(CNN_ERR_ARG, "--crop applies to the in-memory data sets; folders use RandomResizedCrop");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/train", c->data_dir);
+    CNN_TRY(folder_scan(dir, NULL, 0, &t->ftrain));
+    snprintf(dir, sizeof dir, "%s/val", c->data_dir);
+    CNN_TRY(folder_scan(dir, t->ftrain.class_names, t->ftrain.num_classes, &t->ftest));
+    image_transform tt, te;
+    int size = c->image_size > 0 ? c->image_size : 224;
+    transform_defaults(&tt, 1, size);
+    transform_defaults(&te, 0, size);
+    if (c->resize > 0) te.resize = c->resize;
+    if (c->flip == 0) tt.flip = 0;
+    memcpy(t->mean, te.mean, sizeof te.mean);
+    memcpy(t->std, te.std, sizeof te.std);
+    t->info.resize = te.resize;
+    CNN_TRY(folder_source_create(&t->ftrain, &tt, &t->train_src));
+    return folder_source_create(&t->ftest, &te, &t->test_src);
+}
+
+int data_default_workers(bool files) {
+    if (!files) return 1;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+static cnn_status setup_data(trainer *t) {
+    const train_cfg *c = t->cfg;
+    bool folder = strcmp(c->dataset, "folder") == 0;
+    t->workers = c->workers > 0 ? c->workers : data_default_workers(folder);
+    CNN_TRY(folder ? setup_folder(t) : setup_memory(t));
+    if (t->train_src->count < c->batch)
+        return cnn_fail(CNN_ERR_ARG, "%lld training images are fewer than one batch of %d", (long long)t->train_src->count,
+                        c->batch);
     return CNN_OK;
 }
 
 static cnn_status setup_model(trainer *t) {
     const train_cfg *c = t->cfg;
     model_cfg m = c->model;
-    m.in_c = t->train.c;
-    m.in_h = t->train.h;
-    m.in_w = t->train.w;
-    m.classes = t->train.num_classes;
+    const data_source *src = t->train_src;
+    m.in_c = src->c;
+    m.in_h = src->h;
+    m.in_w = src->w;
+    m.classes = src->num_classes;
     m.seed = c->seed;
     CNN_TRY(model_build(&m, &t->g));
     graph_attach_losses(t->g, c->label_smoothing);
@@ -89,20 +138,15 @@ static cnn_status setup_model(trainer *t) {
     snprintf(t->info.name_buf, sizeof t->info.name_buf, "%s", m.name);
     t->info.model.name = t->info.name_buf;
     snprintf(t->info.dataset, sizeof t->info.dataset, "%s", c->dataset);
-    t->info.channels = t->train.c;
+    t->info.channels = src->c;
     memcpy(t->info.mean, t->mean, sizeof t->mean);
     memcpy(t->info.std, t->std, sizeof t->std);
-    return ckpt_info_set_classes(&t->info, t->train.class_names, t->train.num_classes);
+    return ckpt_info_set_classes(&t->info, src->class_names, src->num_classes);
 }
 
 static cnn_status setup_loader(trainer *t) {
-    const train_cfg *c = t->cfg;
-    bool cifar = strncmp(c->dataset, "cifar", 5) == 0;
-    loader_config lc = {
-        .ds = &t->train, .first = t->first, .count = t->count, .batch = c->batch, .shuffle = 1, .drop_last = 1,
-        .crop_pad = c->crop_pad >= 0 ? c->crop_pad : cifar ? 4 : 0, .flip = c->flip >= 0 ? c->flip : cifar,
-        .mean = t->mean, .std = t->std, .seed = c->seed,
-    };
+    loader_config lc = {.src = t->train_src, .batch = t->cfg->batch, .shuffle = 1, .drop_last = 1, .fill_bad = 1,
+                        .workers = t->workers, .seed = t->cfg->seed};
     return loader_create(&lc, &t->loader);
 }
 
@@ -140,15 +184,20 @@ static void trainer_free(trainer *t) {
     optim_free(t->opt);
     plan_free(t->p);
     graph_free(t->g);
+    source_free(t->train_src);
+    source_free(t->val_src);
+    source_free(t->test_src);
     data_free(&t->train);
     data_free(&t->test);
+    folder_free(&t->ftrain);
+    folder_free(&t->ftest);
     ckpt_info_free(&t->info);
     if (t->csv) fclose(t->csv);
 }
 
 typedef struct epoch_stats {
     double loss, top1;
-    int64_t images;
+    int64_t images, bad;
     float lr;
 } epoch_stats;
 
@@ -162,7 +211,7 @@ static cnn_status train_step(trainer *t, int n, float lr, epoch_stats *s, double
     CNN_TRY(plan_backward(t->p));
     optim_step(t->opt, lr);
     int64_t top5 = 0;
-    metrics_count(plan_logits(t->p), plan_labels(t->p), n, t->train.num_classes, correct, &top5, NULL);
+    metrics_count(plan_logits(t->p), plan_labels(t->p), n, t->train_src->num_classes, correct, &top5, NULL);
     *loss_sum += loss * n;
     s->images += n;
     t->step++;
@@ -178,7 +227,8 @@ static cnn_status run_epoch(trainer *t, int epoch, epoch_stats *s) {
     double loss_sum = 0;
     int64_t correct = 0;
     for (int64_t k = 0; k < steps; k++) {
-        int n = loader_next(t->loader, plan_input(t->p), plan_labels(t->p));
+        int n;
+        CNN_TRY(loader_next(t->loader, plan_input(t->p), plan_labels(t->p), &n));
         if (n != c->batch) return cnn_fail(CNN_ERR_INTERNAL, "loader gave %d images, expected %d", n, c->batch);
         s->lr = sched_lr(&c->sched, c->opt.lr, epoch, (int)k, c->epochs, (int)steps);
         CNN_TRY(train_step(t, n, s->lr, s, &loss_sum, &correct));
@@ -186,6 +236,7 @@ static cnn_status run_epoch(trainer *t, int epoch, epoch_stats *s) {
     }
     s->loss = loss_sum / s->images;
     s->top1 = (double)correct / s->images;
+    s->bad = loader_bad_count(t->loader);
     return CNN_OK;
 }
 
@@ -241,9 +292,16 @@ static cnn_status save(trainer *t, int epochs_done, bool best) {
 }
 
 static cnn_status validate(trainer *t, eval_result *r) {
-    const train_cfg *c = t->cfg;
-    if (c->val > 0) return evaluator_run(t->ev, &t->train, 0, c->val, t->mean, t->std, false, r);
-    return evaluator_run(t->ev, &t->test, 0, t->test.n, t->mean, t->std, false, r);
+    return evaluator_run(t->ev, t->val_src ? t->val_src : t->test_src, t->workers, false, r);
+}
+
+/* The epoch line's note: best so far, unreadable images skipped. */
+static const char *epoch_note(char *buf, size_t n, bool best, const epoch_stats *s, const eval_result *r) {
+    snprintf(buf, n, "%s", best ? "(best)" : "");
+    if (s->bad + r->bad > 0)
+        snprintf(buf + strlen(buf), n - strlen(buf), "%s%lld unreadable images skipped", best ? "  " : "",
+                 (long long)(s->bad + r->bad));
+    return buf[0] ? buf : NULL;
 }
 
 static cnn_status run_epochs(trainer *t, train_summary *sum) {
@@ -260,7 +318,8 @@ static cnn_status run_epochs(trainer *t, train_summary *sum) {
         bool best = vtop1 > t->best;
         if (best) t->best = vtop1;
         double secs = progress_now() - t->pr.t0;
-        progress_end(&t->pr, s.images, s.loss, s.top1, r.loss, vtop1, vtop5, s.lr, best && e ? "(best)" : NULL);
+        char note[96];
+        progress_end(&t->pr, s.images, s.loss, s.top1, r.loss, vtop1, vtop5, s.lr, epoch_note(note, sizeof note, best && e, &s, &r));
         fprintf(t->csv, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f\n", e + 1, s.lr, s.loss, s.top1, r.loss, vtop1, vtop5, secs);
         fflush(t->csv);
         CNN_TRY(save(t, e + 1, best));
@@ -288,14 +347,15 @@ cnn_status train_run(const train_cfg *cfg, train_summary *sum) {
     if (!st) st = setup_loader(&t);
     if (!st) st = setup_run_dir(&t);
     if (!st) {
+        const data_source *src = t.train_src;
         fprintf(t.log, "training %s on %s: %lld images of %dx%dx%d, %d classes, %lld parameters; run directory %s\n",
-                cfg->model.name, cfg->dataset, (long long)t.count, t.train.c, t.train.h, t.train.w, t.train.num_classes,
+                cfg->model.name, cfg->dataset, (long long)src->count, src->c, src->h, src->w, src->num_classes,
                 (long long)graph_param_count(t.g, true), t.dir);
         st = run_epochs(&t, sum);
     }
     if (!st && cfg->val > 0) {
         eval_result r;
-        st = evaluator_run(t.ev, &t.test, 0, t.test.n, t.mean, t.std, false, &r);
+        st = evaluator_run(t.ev, t.test_src, t.workers, false, &r);
         if (!st) {
             sum->test_top1 = (double)r.top1 / r.n;
             sum->test_top5 = (double)r.top5 / r.n;
