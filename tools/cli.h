@@ -37,6 +37,9 @@ typedef struct bench_args {
     int batch, steps, warmup, threads;
     const char *mode;
     bool profile;
+    const char *data;                /* --data: time the loader alone on this image folder */
+    int workers, image_size, resize, epochs;
+    bool full_decode;
 } bench_args;
 int cmd_bench_options(int argc, char **argv, bench_args *out, bool *done);
 

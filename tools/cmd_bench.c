@@ -1,13 +1,18 @@
 /* cmd_bench.c — `cnn bench`: times a model's training step (forward, backward, SGD update) or
- * inference step on random data, and profiles where the time goes per op type. */
+ * inference step on random data, and profiles where the time goes per op type; or, with --data,
+ * the data loader alone on an image folder (decoding and transforms, as bench/imagefolder compares
+ * with torchvision). */
 #include <omp.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "core/error.h"
 #include "core/plan.h"
 #include "core/rng.h"
+#include "data/folder.h"
+#include "data/loader.h"
 #include "models/models.h"
 #include "ops/ops.h"
 #include "train/optim.h"
@@ -93,8 +98,53 @@ static const cli_command bench_command = {
     "bench", "[--model NAME] [--input CxHxW] [--batch-size N] [--mode train|eval] [--profile]",
     "Times training steps (forward, backward, SGD update) or inference steps on random data."};
 
+/* User + system time of all this process's threads. */
+static double cpu_seconds(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+/* Whole epochs of an image folder through the loader, as training or evaluation would read it. */
+static cnn_status run_loader(const bench_args *b) {
+    folder_set f;
+    CNN_TRY(folder_scan(b->data, NULL, 0, &f));
+    image_transform t;
+    int train = strcmp(b->mode, "train") == 0;
+    transform_defaults(&t, train, b->image_size);
+    if (b->resize) t.resize = b->resize;
+    t.reduced_dct = !b->full_decode;
+    data_source *src = NULL;
+    data_loader *l = NULL;
+    loader_config lc = {.batch = b->batch, .shuffle = train, .workers = b->workers, .seed = 1};
+    cnn_status st = folder_source_create(&f, &t, &src);
+    lc.src = src;
+    if (!st) st = loader_create(&lc, &l);
+    float *img = malloc(sizeof(float) * b->batch * 3 * b->image_size * b->image_size);
+    int32_t *lab = malloc(sizeof(int32_t) * b->batch);
+    if (!st && (!img || !lab)) st = cnn_fail(CNN_ERR_NOMEM, "out of memory for a batch");
+    int64_t images = 0;
+    double t0 = progress_now(), cpu0 = cpu_seconds();
+    for (int e = 0; e < b->epochs && !st; e++) {
+        loader_start_epoch(l, e, 0);
+        int n;
+        while (!(st = loader_next(l, img, lab, &n)) && n > 0) images += n;
+    }
+    double dt = progress_now() - t0, cpu = cpu_seconds() - cpu0;
+    if (!st)
+        printf("loader: %s transform, %dx%d, batch %d, %d workers: %.1f img/s (%lld images in %.2f s), "
+               "CPU %.2f ms/img\n", train ? "training" : "evaluation", b->image_size, b->image_size, b->batch,
+               b->workers, images / dt, (long long)images, dt, 1e3 * cpu / images);
+    free(img), free(lab);
+    loader_destroy(l);
+    source_free(src);
+    folder_free(&f);
+    return st;
+}
+
 int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
-    *a = (bench_args){.batch = 128, .steps = 20, .warmup = 3, .mode = "train"};
+    *a = (bench_args){.batch = 128, .steps = 20, .warmup = 3, .mode = "train", .workers = 2, .image_size = 224,
+                      .epochs = 1};
     model_defaults(&a->model);
     a->model.name = "resnet20";
     int input[3] = {0, 0, 0};
@@ -109,6 +159,12 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
         {"mode", OPT_CHOICE, &a->mode, NULL, "what a step is", 0, 0, "train|eval"},
         {"profile", OPT_FLAG, &a->profile, NULL, "time per op type"},
         {"threads", OPT_INT, &a->threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024},
+        {"data", OPT_STRING, &a->data, "DIR", "time the loader alone on an image folder DIR/<class>/<images>"},
+        {"workers", OPT_INT, &a->workers, "N", "--data: loader threads", 1, 256},
+        {"image-size", OPT_INT, &a->image_size, "N", "--data: output side", 1, 8192},
+        {"resize", OPT_INT, &a->resize, "N", "--data: evaluation's shorter side (0: size*256/224)", 0, 16384},
+        {"epochs", OPT_INT, &a->epochs, "N", "--data: epochs timed", 1, 1000},
+        {"full-decode", OPT_FLAG, &a->full_decode, NULL, "--data: no reduced-scale JPEG decoding"},
     };
     int n = sizeof o / sizeof *o, npos;
     char *pos[1];
@@ -126,6 +182,10 @@ int cmd_bench(int argc, char **argv) {
     int rc = cmd_bench_options(argc, argv, &a, &done);
     if (rc || done) return rc;
     if (a.threads > 0) omp_set_num_threads(a.threads);
+    if (a.data) {
+        cnn_status st = run_loader(&a);
+        return st ? cli_fail(&bench_command, st) : EXIT_OK;
+    }
     cnn_status st = run(&a.model, a.batch, a.steps, a.warmup, strcmp(a.mode, "train") == 0, a.profile);
     return st ? cli_fail(&bench_command, st) : EXIT_OK;
 }

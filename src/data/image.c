@@ -68,6 +68,8 @@ typedef struct jpeg_job {
     char msg[160];       /* an error found outside libjpeg */
 } jpeg_job;
 
+#define JPEG_CROP_MARGIN 16
+
 static J_COLOR_SPACE jpeg_out_space(J_COLOR_SPACE in, int channels) {
     if (in == JCS_GRAYSCALE) return channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
     if (in == JCS_CMYK || in == JCS_YCCK) return JCS_CMYK;
@@ -126,8 +128,12 @@ static int jpeg_rows(struct jpeg_decompress_struct *ci, jpeg_job *job) {
         snprintf(job->msg, sizeof job->msg, "empty decoding rectangle [%d,%d)x[%d,%d) of %dx%d", x0, x1, y0, y1, W, H);
         return 1;
     }
-    JDIMENSION xoff = (JDIMENSION)x0, width = (JDIMENSION)(x1 - x0);
-    if (width < (JDIMENSION)W) jpeg_crop_scanline(ci, &xoff, &width); /* widens to iMCU boundaries */
+    /* jpeg_crop_scanline widens the columns to iMCU boundaries and upsamples chroma as if the
+       image ended there: decoding a margin of one iMCU (at most 16 pixels) more on each side keeps
+       the columns asked for identical to a full decode's. */
+    int cx0 = x0 - JPEG_CROP_MARGIN < 0 ? 0 : x0 - JPEG_CROP_MARGIN, cx1 = x1 + JPEG_CROP_MARGIN > W ? W : x1 + JPEG_CROP_MARGIN;
+    JDIMENSION xoff = (JDIMENSION)cx0, width = (JDIMENSION)(cx1 - cx0);
+    if (width < (JDIMENSION)W) jpeg_crop_scanline(ci, &xoff, &width);
     int comps = ci->output_components, stride = (int)width * comps;
     if ((double)width * (y1 - y0) > IMAGE_MAX_PIXELS) {
         snprintf(job->msg, sizeof job->msg, "%ux%d pixels to decode, more than the limit of %d", width, y1 - y0,

@@ -247,14 +247,15 @@ static void pass_vertical(transform_ws *ws, int ch, int n, int y0, int flip, flo
     const int *by = ws->bounds + 2 * n;
     const int32_t *cy = ws->coef + (size_t)n * ws->ksize[0];
     int ks = ws->ksize[1], row = n * ch;
-    int32_t *acc = ws->acc;
+    int32_t *restrict acc = ws->acc;
     for (int o = 0; o < n; o++) {
         const int32_t *k = cy + (size_t)o * ks;
         const uint8_t *src = ws->rows + (size_t)(by[2 * o] - y0) * row;
         for (int x = 0; x < row; x++) acc[x] = 1 << (PRECISION_BITS - 1);
         for (int i = 0; i < by[2 * o + 1]; i++) {
-            const uint8_t *s = src + (size_t)i * row;
+            const uint8_t *restrict s = src + (size_t)i * row;
             int32_t kv = k[i];
+#pragma omp simd
             for (int x = 0; x < row; x++) acc[x] += s[x] * kv;
         }
         for (int c = 0; c < ch; c++) {
