@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"train", cmd_train, "train a model (default: the TP ConvNet with batch norm on Fashion-MNIST)"},
     {"eval", cmd_eval, "evaluate a checkpoint: loss, top-1, top-5, per-class accuracy, confusion matrix"},
+    {"predict", cmd_predict, "the most probable classes of image files under a checkpoint"},
     {"summary", cmd_summary, "layers of a model: type, output shape, parameters, multiply-accumulates"},
     {"models", cmd_models, "list the models cnn knows"},
     {"bench", cmd_bench, "time a model's training or inference step, with a per-op profile"},

@@ -83,40 +83,29 @@ static cnn_status list_dir(const char *dir, strlist *dirs, strlist *files) {
 
 /* ---- the walk ---- */
 
+#define WALK_MAX_DEPTH 256
+
+/* Every directory under a class, as os.walk(followlinks=True) reaches it: a directory linked from
+   two places is walked twice, as in Python; a link back to an ancestor (where Python would recurse
+   until paths grow too long) is not followed. */
 typedef struct walk {
-    strlist roots;          /* every directory reached, as os.walk's root strings */
-    dev_t *dev;
-    ino_t *ino;
-    size_t nseen, capseen;
+    strlist roots;
+    dev_t dev[WALK_MAX_DEPTH];
+    ino_t ino[WALK_MAX_DEPTH];
+    int depth;
 } walk;
 
-/* Each directory once (os.walk would loop forever on a symlink cycle). */
-static int walk_first_visit(walk *w, const char *path) {
-    struct stat sb;
-    if (stat(path, &sb) != 0) return 0;
-    for (size_t i = 0; i < w->nseen; i++)
-        if (w->dev[i] == sb.st_dev && w->ino[i] == sb.st_ino) return 0;
-    if (w->nseen == w->capseen) {
-        size_t cap = w->capseen ? 2 * w->capseen : 16;
-        dev_t *dv = realloc(w->dev, cap * sizeof *dv);
-        if (dv) w->dev = dv;
-        ino_t *in = realloc(w->ino, cap * sizeof *in);
-        if (in) w->ino = in;
-        if (!dv || !in) return -1;
-        w->capseen = cap;
-    }
-    w->dev[w->nseen] = sb.st_dev;
-    w->ino[w->nseen++] = sb.st_ino;
-    return 1;
-}
-
 static cnn_status walk_dirs(walk *w, const char *root) {
-    int first = walk_first_visit(w, root);
-    if (first < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory walking %s", root);
-    if (!first) return CNN_OK;
+    struct stat sb;
+    if (stat(root, &sb) != 0 || w->depth == WALK_MAX_DEPTH) return CNN_OK;
+    for (int i = 0; i < w->depth; i++)
+        if (w->dev[i] == sb.st_dev && w->ino[i] == sb.st_ino) return CNN_OK;
     if (!strlist_add(&w->roots, root, NULL)) return cnn_fail(CNN_ERR_NOMEM, "out of memory walking %s", root);
     strlist sub = {0};
     cnn_status st = list_dir(root, &sub, NULL);
+    if (st == CNN_ERR_IO && w->roots.n > 1) st = CNN_OK; /* os.walk skips what it cannot list below the top */
+    w->dev[w->depth] = sb.st_dev;
+    w->ino[w->depth++] = sb.st_ino;
     for (size_t i = 0; i < sub.n && !st; i++) {
         char *path;
         if (asprintf(&path, "%s/%s", root, sub.s[i]) < 0) st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
@@ -125,9 +114,8 @@ static cnn_status walk_dirs(walk *w, const char *root) {
             free(path);
         }
     }
+    w->depth--;
     strlist_free(&sub);
-    /* os.walk ignores directories it cannot list below the top one */
-    if (st == CNN_ERR_IO && w->roots.n > 1) st = CNN_OK;
     return st;
 }
 
@@ -157,17 +145,18 @@ static cnn_status folder_add(folder_set *f, const char *path, int label) {
 
 /* make_dataset for one class: sorted(os.walk(class_dir)), files sorted within each root. */
 static cnn_status scan_class(folder_set *f, const char *class_dir, int label) {
-    walk w = {0};
-    cnn_status st = walk_dirs(&w, class_dir);
-    strlist_sort(&w.roots);
-    for (size_t r = 0; r < w.roots.n && !st; r++) {
+    walk *w = calloc(1, sizeof *w);
+    if (!w) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    cnn_status st = walk_dirs(w, class_dir);
+    strlist_sort(&w->roots);
+    for (size_t r = 0; r < w->roots.n && !st; r++) {
         strlist dirs = {0}, files = {0};
-        st = list_dir(w.roots.s[r], &dirs, &files);
+        st = list_dir(w->roots.s[r], &dirs, &files);
         if (st == CNN_ERR_IO && r > 0) st = CNN_OK;
         strlist_sort(&files);
         for (size_t i = 0; i < files.n && !st; i++) {
             char *path;
-            if (asprintf(&path, "%s/%s", w.roots.s[r], files.s[i]) < 0) st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
+            if (asprintf(&path, "%s/%s", w->roots.s[r], files.s[i]) < 0) st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
             else {
                 st = folder_add(f, path, label);
                 free(path);
@@ -176,9 +165,8 @@ static cnn_status scan_class(folder_set *f, const char *class_dir, int label) {
         strlist_free(&dirs);
         strlist_free(&files);
     }
-    strlist_free(&w.roots);
-    free(w.dev);
-    free(w.ino);
+    strlist_free(&w->roots);
+    free(w);
     return st;
 }
 

@@ -285,6 +285,20 @@ static cnn_status ws_buffers(transform_ws *ws, const image_transform *t) {
     return CNN_OK;
 }
 
+/* Coefficients for g, the pixels it reads decoded by `decode` (or already in ws->region), the passes. */
+static cnn_status transform_with(transform_ws *ws, const image_transform *t, const image_geometry *g, int W, int H,
+                                 int denom, const image_region *pixels, const uint8_t *data, size_t n, const char *path,
+                                 float *out) {
+    if (g->x < 0 || g->y < 0 || g->w < 1 || g->h < 1 || g->x + g->w > W || g->y + g->h > H)
+        return cnn_fail(CNN_ERR_ARG, "%s: crop (%d, %d, %d, %d) outside the %dx%d image", path, g->x, g->y, g->w, g->h,
+                        W, H);
+    CNN_TRY(transform_prepare(ws, t, g, W, H, denom));
+    if (!pixels) CNN_TRY(image_decode(data, n, path, denom, ws->rect, t->channels, &ws->region));
+    CNN_TRY(ws_buffers(ws, t));
+    transform_run(ws, t, g, pixels ? pixels : &ws->region, out);
+    return CNN_OK;
+}
+
 cnn_status transform_file(transform_ws *ws, const image_transform *t, const uint8_t *data, size_t n, const char *path,
                           uint64_t key, const image_geometry *given, float *out, image_geometry *used) {
     image_info info;
@@ -292,16 +306,19 @@ cnn_status transform_file(transform_ws *ws, const image_transform *t, const uint
     image_geometry g;
     if (given) g = *given;
     else transform_geometry(t, info.w, info.h, key, &g);
-    if (g.x < 0 || g.y < 0 || g.w < 1 || g.h < 1 || g.x + g.w > info.w || g.y + g.h > info.h)
-        return cnn_fail(CNN_ERR_ARG, "%s: crop (%d, %d, %d, %d) outside the %dx%d image", path, g.x, g.y, g.w, g.h,
-                        info.w, info.h);
     int denom = info.jpeg ? transform_denom(t, &g) : 1;
-    CNN_TRY(transform_prepare(ws, t, &g, info.w, info.h, denom));
-    CNN_TRY(image_decode(data, n, path, denom, ws->rect, t->channels, &ws->region));
-    CNN_TRY(ws_buffers(ws, t));
-    transform_run(ws, t, &g, &ws->region, out);
+    CNN_TRY(transform_with(ws, t, &g, info.w, info.h, denom, NULL, data, n, path, out));
     if (used) *used = g;
     return CNN_OK;
+}
+
+cnn_status transform_pixels(transform_ws *ws, const image_transform *t, const image_region *r, uint64_t key,
+                            float *out) {
+    if (r->channels != t->channels || r->x0 || r->y0 || r->w != r->scaled_w || r->h != r->scaled_h)
+        return cnn_fail(CNN_ERR_ARG, "transform: a whole image of %d channels expected", t->channels);
+    image_geometry g;
+    transform_geometry(t, r->w, r->h, key, &g);
+    return transform_with(ws, t, &g, r->w, r->h, 1, r, NULL, 0, "image", out);
 }
 
 void transform_ws_free(transform_ws *ws) {

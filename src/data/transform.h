@@ -85,4 +85,7 @@ void transform_run(transform_ws *ws, const image_transform *t, const image_geome
    decode of what is needed, resample, normalize into out. *used (may be NULL) gets the geometry. */
 cnn_status transform_file(transform_ws *ws, const image_transform *t, const uint8_t *data, size_t n, const char *path,
                           uint64_t key, const image_geometry *given, float *out, image_geometry *used);
+/* The same on pixels already decoded: r holds a whole image with t's channels. */
+cnn_status transform_pixels(transform_ws *ws, const image_transform *t, const image_region *r, uint64_t key,
+                            float *out);
 #endif
