@@ -66,3 +66,25 @@ def write_idx(directory, prefix, images, labels, compress=True):
         f.write(struct.pack(">IIII", 0x803, len(images), 28, 28) + b"".join(images))
     with op(os.path.join(directory, f"{prefix}-labels-idx1-ubyte{ext}"), "wb") as f:
         f.write(struct.pack(">II", 0x801, len(labels)) + bytes(labels))
+
+
+COLOR_CLASSES = {"blue": (40, 40, 200), "green": (40, 200, 40), "red": (200, 40, 40)}
+
+
+def write_color_folder(root, split, per_class, seed):
+    """An image folder root/split/<blue|green|red>/ of noisy single-color images, 40-90 pixels a side,
+    odd ones JPEG and even ones PNG (a learnable ImageFolder); returns the paths."""
+    import numpy as np
+    from PIL import Image
+    rnd = np.random.default_rng(seed)
+    paths = []
+    for name, color in COLOR_CLASSES.items():
+        d = os.path.join(root, split, name)
+        os.makedirs(d, exist_ok=True)
+        for i in range(per_class):
+            w, h = int(rnd.integers(40, 90)), int(rnd.integers(40, 90))
+            px = np.clip(np.array(color)[None, None, :] + rnd.integers(-60, 60, (h, w, 3)), 0, 255).astype(np.uint8)
+            p = os.path.join(d, f"{i:03d}.{'jpg' if i % 2 else 'png'}")
+            Image.fromarray(px).save(p)
+            paths.append(p)
+    return paths
