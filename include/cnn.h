@@ -78,6 +78,7 @@ typedef struct cnn_train_config {
     const char *schedule;      /* "onecycle" (default), "constant", "step", "multistep", "exp", "cosine" */
     float label_smoothing;
     int image_size, resize;    /* folder: crop side (0: 224) and evaluation's shorter side (0: size*256/224) */
+    int full_decode;           /* folder: never decode JPEGs at reduced scale (pixel-exact with PIL; slower) */
     int workers;               /* threads decoding images (0: 1 for in-memory sets, the cores up to 8 for folders) */
     int threads;               /* compute threads (0: OMP_NUM_THREADS or all cores) */
     unsigned long long seed;   /* initialization, order, augmentation, dropout (default 1) */

@@ -24,6 +24,7 @@ int cmd_train_options(int argc, char **argv, train_cfg *out, bool *done) {
         {"data", OPT_STRING, &c.data_dir, "DIR", "directory of the data set files (default: its Debian location)"},
         {"image-size", OPT_INT, &c.image_size, "N", "folder: side of the crops the model sees (0: 224)", 0, 8192},
         {"resize", OPT_INT, &c.resize, "N", "folder: shorter side before the evaluation's center crop (0: size*256/224)", 0, 16384},
+        {"full-decode", OPT_FLAG, &c.full_decode, NULL, "folder: decode JPEGs at full size even for small targets (pixel-exact with PIL; slower)"},
         {"workers", OPT_INT, &c.workers, "N", "threads decoding and augmenting (0: 1 for in-memory sets, the cores up to 8 for folders)", 0, 256},
         {"out", OPT_STRING, &c.out_dir, "DIR", "run directory (default: runs/<model>-<dataset>[-N], never reused)"},
         {"epochs", OPT_INT, &c.epochs, "N", "epochs", 1, 100000},

@@ -40,6 +40,7 @@ static cnn_status to_train_cfg(const cnn_train_config *c, train_cfg *t) {
     t->label_smoothing = c->label_smoothing;
     t->image_size = c->image_size;
     t->resize = c->resize;
+    t->full_decode = c->full_decode != 0;
     t->workers = c->workers;
     t->threads = c->threads;
     t->seed = c->seed;

@@ -74,6 +74,8 @@ static cnn_status meta_json(const ckpt_info *info, const char *train_json, char 
     if (info->resize > 0) {
         json_write_key(&w, "resize");
         json_write_int(&w, info->resize);
+        json_write_key(&w, "full_decode");
+        json_write_bool(&w, info->full_decode);
     }
     json_end_object(&w);
     json_value *train = NULL;
@@ -220,6 +222,9 @@ static cnn_status meta_data(const char *path, const json_value *data, ckpt_info 
     if (data->type != JSON_OBJECT) return cnn_fail(CNN_ERR_FORMAT, "%s: metadata data is not an object", path);
     CNN_TRY(meta_string(path, data, "dataset", info->dataset, sizeof info->dataset, false));
     CNN_TRY(meta_int(path, data, "resize", 1, 16384, &info->resize));
+    const json_value *full = json_get(data, "full_decode");
+    if (full && full->type != JSON_BOOL) return cnn_fail(CNN_ERR_FORMAT, "%s: metadata full_decode is not true or false", path);
+    info->full_decode = full && full->boolean;
     const json_value *names = json_get(data, "class_names");
     if (names) CNN_TRY(meta_class_names(path, names, info));
     const char *keys[2] = {"mean", "std"};
@@ -326,6 +331,7 @@ cnn_status ckpt_eval_transform(const ckpt_info *info, image_transform *t) {
     transform_defaults(t, 0, m->in_h);
     t->channels = m->in_c;
     t->resize = info->resize > 0 ? info->resize : m->in_h;
+    t->reduced_dct = !info->full_decode;
     for (int c = 0; c < 3; c++) {
         t->mean[c] = info->channels == m->in_c ? info->mean[c < m->in_c ? c : 0] : 0.0f;
         t->std[c] = info->channels == m->in_c ? info->std[c < m->in_c ? c : 0] : 1.0f;

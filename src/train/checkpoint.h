@@ -23,6 +23,7 @@ typedef struct ckpt_info {
     float mean[CKPT_MAX_CHANNELS], std[CKPT_MAX_CHANNELS];
     int resize;                 /* image files: the evaluation's shorter side before the center crop
                                    (0: none recorded; the input side is used) */
+    bool full_decode;           /* image files: no reduced-scale JPEG decoding */
     json_value *meta;           /* the whole "cnn" metadata object (NULL for foreign files) */
 } ckpt_info;
 

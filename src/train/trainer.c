@@ -95,6 +95,8 @@ static cnn_status setup_folder(trainer *t) {
     transform_defaults(&te, 0, size);
     if (c->resize > 0) te.resize = c->resize;
     if (c->flip == 0) tt.flip = 0;
+    tt.reduced_dct = te.reduced_dct = !c->full_decode;
+    t->info.full_decode = c->full_decode;
     memcpy(t->mean, te.mean, sizeof te.mean);
     memcpy(t->std, te.std, sizeof te.std);
     t->info.resize = te.resize;

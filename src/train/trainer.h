@@ -22,6 +22,7 @@ typedef struct train_cfg {
     int crop_pad, flip;        /* augmentation; -1: by data set (CIFAR: pad 4 + flip; MNIST-like: none;
                                   folder: RandomResizedCrop + flip, flip only turned off by 0) */
     int image_size, resize;    /* folder: crop side (224) and evaluation shorter side (0: size * 256 / 224) */
+    bool full_decode;          /* folder: never decode JPEGs at reduced scale (pixel-exact with PIL, slower) */
     int workers;               /* loader threads (0: 1 for in-memory sets, the cores up to 8 for folders) */
     uint64_t seed;
     int progress;              /* -1: detect a terminal */
