@@ -26,6 +26,11 @@ static int run(int command, int argc, char **argv) {
         bench_args a;
         return cmd_bench_options(argc, argv, &a, &done);
     }
+    case 5: {
+        char *files[MAX_ARGS + 1];
+        predict_args a = {.files = files};
+        return cmd_predict_options(argc, argv, &a, &done);
+    }
     default: return cmd_models(argc, argv);
     }
 }
@@ -44,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!null) null = fopen("/dev/null", "w");
     FILE *out = stdout, *err = stderr; /* messages and help go nowhere; sanitizer reports still reach fd 2 */
     stdout = stderr = null;
-    int rc = run(data[0] % 5, argc, argv);
+    int rc = run(data[0] % 6, argc, argv);
     stdout = out;
     stderr = err;
     FUZZ_ASSERT(rc == 0 || rc == 2); /* parsing alone succeeds or is a misuse, nothing else */

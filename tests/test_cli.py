@@ -83,16 +83,27 @@ MISUSES = [
     ("eval", ["--split", "validation", "--checkpoint", "x"], "--split"),
     ("eval", ["--batch-size", "-4", "--checkpoint", "x"], "--batch-size"),
     ("eval", ["--json=yes", "--checkpoint", "x"], "--json"),
+    ("eval", ["--workers", "-1", "--checkpoint", "x"], "--workers"),
+    ("eval", ["--dataset", "imagenet", "--checkpoint", "x"], "--dataset"),
+    ("train", ["--dataset", "folder"], "--data"),               # a folder needs its directory
+    ("train", ["--image-size", "32"], "--image-size"),          # folder options on an in-memory set
+    ("train", ["--workers", "300"], "--workers"),
+    ("bench", ["--workers", "0"], "--workers"),
+    ("bench", ["--image-size", "0"], "--image-size"),
+    ("predict", ["--top", "0", "--checkpoint", "x", "a.jpg"], "--top"),
+    ("predict", ["--checkpoint", "x"], "no image files"),
+    ("predict", ["a.jpg"], "--checkpoint"),
     ("models", ["--all"], "--all"),
     ("models", ["extra"], "extra"),
 ]
 # and on every command: an unknown option, a short option, a stray positional argument, a missing value
 for _cmd, _opt in (("train", "--lr"), ("eval", "--data"), ("summary", "--model"), ("bench", "--batch-size")):
     MISUSES += [(_cmd, ["--bogus"], "--bogus"), (_cmd, ["-b"], "-b"), (_cmd, ["stray"], "stray"), (_cmd, [_opt], _opt)]
+MISUSES += [("predict", ["--bogus"], "--bogus"), ("predict", ["-b"], "-b"), ("predict", ["--top"], "--top")]  # images are positional
 
 
 def every_misuse():
-    for cmd in ("train", "eval", "summary", "models", "bench"):
+    for cmd in ("train", "eval", "predict", "summary", "models", "bench"):
         for flag in ("--help", "-h"):
             rc, out, err = cnn(cmd, flag)
             check(rc == 0 and out.startswith(f"usage: cnn {cmd}") and not err, f"cnn {cmd} {flag}: exit {rc} {err!r}")

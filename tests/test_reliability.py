@@ -13,7 +13,7 @@ import struct
 import sys
 import tempfile
 
-from cnntest import SOURCE, check, cnn, report, write_cifar10, write_idx
+from cnntest import SOURCE, check, cnn, report, write_cifar10, write_color_folder, write_idx
 
 DOC = os.path.join(SOURCE, "docs", "reliability.md")
 BEGIN, END = "<!-- bad-inputs:begin (tests/test_reliability.py writes this table) -->", "<!-- bad-inputs:end -->"
@@ -114,6 +114,53 @@ def data_cases(tmp):
     ]
 
 
+def folder_dir(tmp, name, per_class=2, change=None):
+    """A 3-class image folder (train/ and val/); change(root) alters it."""
+    d = os.path.join(tmp, name)
+    write_color_folder(d, "train", per_class, 0)
+    write_color_folder(d, "val", 1, 1)
+    if change:
+        change(d)
+    return d
+
+
+def folder_cases(tmp):
+    """Whole-run failures of image folders (single unreadable images are skipped: tests/test_folder_cli.py)."""
+    train = ["train", "--dataset", "folder", "--image-size", "8", "--epochs", "1", "--batch-size", "2", "--workers", "1",
+             "--data"]  # one worker: skipped files are reported in a fixed order
+
+    def empty_class(d):
+        os.makedirs(os.path.join(d, "train", "gray"))
+        open(os.path.join(d, "train", "gray", "notes.txt"), "w").close()
+
+    def mostly_bad(d):
+        for i in range(40):
+            open(os.path.join(d, "train", "red", f"empty{i:02d}.jpg"), "w").close()
+
+    ckpt = os.path.join(tmp, "folder-run", "best.safetensors")
+    rc, _, err = cnn(*train, folder_dir(tmp, "fgood"), "--out", os.path.join(tmp, "folder-run"))
+    check(rc == 0, f"training the checkpoint for the predict cases: {err[-300:]}")
+    text = os.path.join(tmp, "not-an-image.jpg")
+    open(text, "w").write("hello\n")
+    cut = os.path.join(tmp, "cut.jpg")
+    jpg = os.path.join(tmp, "fgood", "val", "red", "000.png")
+    from PIL import Image
+    Image.open(jpg).save(os.path.join(tmp, "whole.jpg"))
+    open(cut, "wb").write(open(os.path.join(tmp, "whole.jpg"), "rb").read()[:400])
+    return [
+        ("folder: data directory missing", train + [os.path.join(tmp, "nowhere")]),
+        ("folder: train/ without class directories", train + [folder_dir(tmp, "f1", change=lambda d: [
+            os.rename(os.path.join(d, "train", c), os.path.join(d, c)) for c in ("red", "green", "blue")])]),
+        ("folder: a class without image files", train + [folder_dir(tmp, "f2", change=empty_class)]),
+        ("folder: val/ has a class train/ lacks", train + [folder_dir(tmp, "f3", change=lambda d: os.rename(
+            os.path.join(d, "val", "red"), os.path.join(d, "val", "purple")))]),
+        ("folder: more than half of the images unreadable", train + [folder_dir(tmp, "f4", 8, mostly_bad)]),
+        ("predict: a text file named .jpg", ["predict", "--checkpoint", ckpt, text]),
+        ("predict: a JPEG cut short", ["predict", "--checkpoint", ckpt, cut]),
+        ("predict: image missing", ["predict", "--checkpoint", ckpt, os.path.join(tmp, "nowhere.png")]),
+    ]
+
+
 def checkpoint_cases(tmp):
     ev = ["eval", "--checkpoint"]
     good_tensor = {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
@@ -204,7 +251,7 @@ def run_case(tmp, case):
 
 
 def table_rows(tmp):
-    cases = data_cases(tmp) + checkpoint_cases(tmp) + cli_cases() + limit_cases()
+    cases = data_cases(tmp) + folder_cases(tmp) + checkpoint_cases(tmp) + cli_cases() + limit_cases()
     return [run_case(tmp, c) for c in cases]
 
 

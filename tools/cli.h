@@ -32,6 +32,14 @@ typedef struct eval_args {
     bool json;
 } eval_args;
 int cmd_eval_options(int argc, char **argv, eval_args *out, bool *done);
+typedef struct predict_args {
+    const char *path;
+    int top, threads;
+    bool json;
+    char **files;       /* the images (pointing into argv); the caller gives room for argc of them */
+    int nfiles;
+} predict_args;
+int cmd_predict_options(int argc, char **argv, predict_args *out, bool *done);
 int cmd_summary_options(int argc, char **argv, model_cfg *out, bool *layers, bool *done);
 typedef struct bench_args {
     model_cfg model;

@@ -65,44 +65,41 @@ static int classify_all(cnn_model *m, char **files, int nfiles, int k, bool json
     return failures;
 }
 
-int cmd_predict(int argc, char **argv) {
-    const char *path = NULL;
-    int k = 5, threads = 0;
-    bool json = false;
+static const cli_command predict_command = {
+    "predict", "--checkpoint FILE [options] IMAGE...",
+    "Prints the most probable classes of each image (JPEG, PNG, BMP, PPM/PGM, TGA, GIF), with\n"
+    "the checkpoint's evaluation transform: shorter side resized, center crop, normalization."};
+
+int cmd_predict_options(int argc, char **argv, predict_args *a, bool *done) {
+    char **files = a->files;
+    *a = (predict_args){.top = 5, .files = files};
     cli_opt o[] = {
-        {"checkpoint", OPT_STRING, &path, "FILE", "checkpoint (.safetensors) written by cnn train"},
-        {"top", OPT_INT, &k, "K", "classes shown per image", 1, 1000000},
-        {"threads", OPT_INT, &threads, "N", "threads (0: all)", 0, 1024},
-        {"json", OPT_FLAG, &json, NULL, "print JSON: [{\"file\", \"top\": [{\"class\", \"index\", \"probability\"}]}]"},
+        {"checkpoint", OPT_STRING, &a->path, "FILE", "checkpoint (.safetensors) written by cnn train"},
+        {"top", OPT_INT, &a->top, "K", "classes shown per image", 1, 1000000},
+        {"threads", OPT_INT, &a->threads, "N", "threads (0: all)", 0, 1024},
+        {"json", OPT_FLAG, &a->json, NULL, "print JSON: [{\"file\", \"top\": [{\"class\", \"index\", \"probability\"}]}]"},
     };
-    int n = sizeof o / sizeof *o, npos;
+    int n = sizeof o / sizeof *o;
+    int rc = cli_run_parse(&predict_command, argc, argv, o, n, a->files, argc, &a->nfiles, done);
+    if (rc || *done) return rc;
+    if (!a->path) return cli_fail(&predict_command, cnn_fail(CNN_ERR_ARG, "--checkpoint FILE is required"));
+    if (a->nfiles == 0) return cli_fail(&predict_command, cnn_fail(CNN_ERR_ARG, "no image files given"));
+    return EXIT_OK;
+}
+
+int cmd_predict(int argc, char **argv) {
+    predict_args a = {.files = calloc((size_t)argc + 1, sizeof(char *))};
+    if (!a.files) return cli_fail(&predict_command, cnn_fail(CNN_ERR_NOMEM, "out of memory"));
     bool done;
-    char **files = calloc((size_t)argc + 1, sizeof *files);
-    if (!files) return cli_fail("predict", cnn_fail(CNN_ERR_NOMEM, "out of memory"));
-    int rc = cli_run_parse("predict", "--checkpoint FILE [options] IMAGE...",
-                           "Prints the most probable classes of each image (JPEG, PNG, BMP, PPM/PGM, TGA, GIF), with\n"
-                           "the checkpoint's evaluation transform: shorter side resized, center crop, normalization.",
-                           argc, argv, o, n, files, argc, &npos, &done);
-    if (rc || done) {
-        free(files);
-        return rc;
+    int rc = cmd_predict_options(argc, argv, &a, &done);
+    if (!rc && !done) {
+        if (a.threads > 0) omp_set_num_threads(a.threads);
+        cnn_model *m = NULL;
+        cnn_status st = cnn_model_load(a.path, &m);
+        if (st) rc = cli_fail(&predict_command, st);
+        else rc = classify_all(m, a.files, a.nfiles, a.top, a.json) ? EXIT_FAIL : EXIT_OK;
+        cnn_model_free(m);
     }
-    cnn_status st = CNN_OK;
-    if (!path) st = cnn_fail(CNN_ERR_ARG, "--checkpoint FILE is required");
-    else if (npos == 0) st = cnn_fail(CNN_ERR_ARG, "no image files given");
-    if (st) {
-        free(files);
-        return cli_fail("predict", st);
-    }
-    if (threads > 0) omp_set_num_threads(threads);
-    cnn_model *m;
-    st = cnn_model_load(path, &m);
-    if (st) {
-        free(files);
-        return cli_fail("predict", st);
-    }
-    int failures = classify_all(m, files, npos, k, json);
-    cnn_model_free(m);
-    free(files);
-    return failures ? EXIT_FAIL : EXIT_OK;
+    free(a.files);
+    return rc;
 }

@@ -204,6 +204,40 @@ static cnn_status jpeg_probe(const uint8_t *data, size_t n, const char *path, im
     return CNN_OK;
 }
 
+/* ---- binary PGM/PPM headers, read before stb_image sees them ---- */
+
+/* stb_image 2022-09 parses PNM numbers without overflow checks (undefined behaviour, found by
+   fuzz_image), converts 16-bit samples wrongly and accepts data cut short; PIL rescales samples
+   whose maxval is not 255. So cnn.c takes binary P5/P6 files with maxval 255 only, checked here:
+   numbers of at most 9 digits, the whole pixel data present. */
+static int pnm_number(const uint8_t *d, size_t n, size_t *pos, long *value) {
+    for (;;) { /* whitespace and comments */
+        while (*pos < n && (d[*pos] == ' ' || (d[*pos] >= '\t' && d[*pos] <= '\r'))) (*pos)++;
+        if (*pos < n && d[*pos] == '#')
+            while (*pos < n && d[*pos] != '\n') (*pos)++;
+        else break;
+    }
+    long v = 0;
+    int digits = 0;
+    while (*pos < n && d[*pos] >= '0' && d[*pos] <= '9' && digits < 10) v = 10 * v + (d[(*pos)++] - '0'), digits++;
+    *value = v;
+    return digits >= 1 && digits <= 9;
+}
+
+static cnn_status pnm_check(const uint8_t *d, size_t n, const char *path) {
+    size_t pos = 2;
+    long w, h, maxval;
+    if (!pnm_number(d, n, &pos, &w) || !pnm_number(d, n, &pos, &h) || !pnm_number(d, n, &pos, &maxval) || pos >= n)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: bad PGM/PPM header (width, height and maxval expected)", path);
+    if (maxval != 255)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: PGM/PPM with maxval %ld: only 8-bit files with maxval 255 are supported", path,
+                        maxval);
+    double need = (double)w * h * (d[1] == '6' ? 3 : 1);
+    if (w < 1 || h < 1 || need > (double)(n - pos - 1))
+        return cnn_fail(CNN_ERR_FORMAT, "%s: %ldx%ld PGM/PPM with %zu bytes of pixels: truncated", path, w, h, n - pos - 1);
+    return CNN_OK;
+}
+
 /* ---- everything else: stb_image ---- */
 
 cnn_status image_probe(const uint8_t *data, size_t n, const char *path, image_info *info) {
@@ -214,6 +248,7 @@ cnn_status image_probe(const uint8_t *data, size_t n, const char *path, image_in
         const char *kind = unsupported_kind(data, n);
         if (kind) return cnn_fail(CNN_ERR_FORMAT, "%s: %s images are not supported (JPEG, PNG, BMP, PPM/PGM, TGA and GIF are)", path, kind);
         if (n > INT32_MAX) return cnn_fail(CNN_ERR_FORMAT, "%s: file of %zu bytes is too large", path, n);
+        if (n >= 2 && data[0] == 'P' && (data[1] == '5' || data[1] == '6')) CNN_TRY(pnm_check(data, n, path));
         int comp;
         if (!stbi_info_from_memory(data, (int)n, &info->w, &info->h, &comp))
             return cnn_fail(CNN_ERR_FORMAT, "%s: not an image cnn.c can read (JPEG, PNG, BMP, PPM/PGM, TGA, GIF): %s",
@@ -225,13 +260,50 @@ cnn_status image_probe(const uint8_t *data, size_t n, const char *path, image_in
     return CNN_OK;
 }
 
+/* stb's pixels (comp channels: gray, gray+alpha, RGB, RGBA) as PIL's convert("RGB") or
+   convert("L") gives them: alpha dropped, gray replicated (RGB) or kept (L, which the formula
+   would give back exactly). In place is fine: the output is never longer than the input. */
+static void from_stb(const uint8_t *in, int comp, size_t npx, uint8_t *out, int channels) {
+    for (size_t i = 0; i < npx; i++) {
+        const uint8_t *p = in + i * comp;
+        if (comp <= 2) {
+            uint8_t v = p[0];
+            if (channels == 1) out[i] = v;
+            else out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = v;
+        } else if (channels == 1) {
+            out[i] = (uint8_t)((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16);
+        } else {
+            uint8_t rgb[3] = {p[0], p[1], p[2]};
+            memcpy(out + 3 * i, rgb, 3);
+        }
+    }
+}
+
+/* stb converts channels itself when asked, but its conversion of 16-bit PNM files overflows its
+   buffer (Debian's 2022-09 stb_image, found by fuzz/fuzz_image.c): it is asked for none. */
 static cnn_status stb_run(const uint8_t *data, size_t n, const char *path, int channels, image_region *r) {
     int w, h, comp;
-    uint8_t *px = stbi_load_from_memory(data, (int)n, &w, &h, &comp, 3);
+    uint8_t *px = stbi_load_from_memory(data, (int)n, &w, &h, &comp, 0);
     if (!px) return cnn_fail(CNN_ERR_FORMAT, "%s: cannot decode: %s", path, stbi_failure_reason());
-    if (channels == 1) image_rgb_to_l(px, (size_t)w * h);
-    free(r->px); /* stb allocates with malloc: the region adopts its buffer */
-    *r = (image_region){px, (size_t)w * h * 3, channels, w, h, 0, 0, w, h, w * channels};
+    if (comp < 1 || comp > 4) {
+        free(px);
+        return cnn_fail(CNN_ERR_FORMAT, "%s: %d channels per pixel (1 to 4 expected)", path, comp);
+    }
+    size_t npx = (size_t)w * h;
+    if (comp < channels) { /* gray to RGB grows: a buffer of our own */
+        if (!region_reserve(r, npx * channels)) {
+            free(px);
+            return cnn_fail(CNN_ERR_NOMEM, "%s: out of memory for %dx%d pixels", path, w, h);
+        }
+        from_stb(px, comp, npx, r->px, channels);
+        free(px);
+    } else {
+        from_stb(px, comp, npx, px, channels);
+        free(r->px); /* stb allocates with malloc: the region adopts its buffer */
+        r->px = px;
+        r->cap = npx * comp;
+    }
+    *r = (image_region){r->px, r->cap, channels, w, h, 0, 0, w, h, w * channels};
     return CNN_OK;
 }
 

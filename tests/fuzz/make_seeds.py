@@ -112,10 +112,34 @@ def cli_seeds():
                 1: [["--checkpoint", "runs/x/best.safetensors", "--split", "train", "--json", "--threads", "2"]],
                 2: [["--model", "convnet", "--input", "3x32x32", "--classes", "100", "--no-layers"], ["--input", "32x32"]],
                 3: [["--model", "resnet20", "--mode", "eval", "--profile", "--steps", "5", "--warmup=0"]],
-                4: [[], ["--help"]]}
+                4: [[], ["--help"]],
+                5: [["--checkpoint", "runs/x/best.safetensors", "--top", "3", "--json", "a.jpg", "b.png"]]}
     for cmd, lists in commands.items():
         for i, args in enumerate(lists):
             put("cli", f"cmd{cmd}-{i}", bytes([cmd]) + b"\0".join(a.encode() for a in args))
+
+
+
+def image_seeds():
+    """Small images of every kind an image folder holds, behind the target's four option bytes."""
+    import io
+    from PIL import Image
+    base = Image.new("RGB", (37, 29))
+    base.putdata([((x * 7) % 256, (y * 9) % 256, (x * y) % 256) for y in range(29) for x in range(37)])
+    kinds = {
+        "jpeg-420": ("JPEG", base, {"quality": 80}),
+        "jpeg-444-progressive": ("JPEG", base, {"quality": 90, "subsampling": 0, "progressive": True}),
+        "jpeg-gray": ("JPEG", base.convert("L"), {}),
+        "jpeg-cmyk": ("JPEG", base.convert("CMYK"), {}),
+        "png-rgba": ("PNG", base.convert("RGBA"), {}),
+        "png-palette": ("PNG", base.convert("P"), {}),
+        "bmp": ("BMP", base, {}),
+        "pgm": ("PPM", base.convert("L"), {}),
+    }
+    for i, (name, (fmt, im, kw)) in enumerate(kinds.items()):
+        buf = io.BytesIO()
+        im.save(buf, fmt, **kw)
+        put("image", name, bytes([i % 8, 16 + 8 * i, i, 7 * i]) + buf.getvalue())
 
 
 if __name__ == "__main__":
@@ -125,3 +149,4 @@ if __name__ == "__main__":
     json_seeds()
     ckpt_meta_seeds()
     cli_seeds()
+    image_seeds()
