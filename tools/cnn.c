@@ -11,6 +11,9 @@ static const struct {
 } commands[] = {
     {"train", cmd_train, "train a model (default: the TP ConvNet with batch norm on Fashion-MNIST)"},
     {"eval", cmd_eval, "evaluate a checkpoint: loss, top-1, top-5, per-class accuracy, confusion matrix"},
+    {"grid", cmd_grid, "train every (lr, batch size) of a grid; matrix of the best validation top-1"},
+    {"sanity", cmd_sanity, "checks before training: initial loss, overfitting a sample, LR range test"},
+    {"plot", cmd_plot, "learning curves of one or several runs into a PNG"},
     {"summary", cmd_summary, "layers of a model: type, output shape, parameters, multiply-accumulates"},
     {"models", cmd_models, "list the models cnn knows"},
     {"bench", cmd_bench, "time a model's training or inference step, with a per-op profile"},
