@@ -215,11 +215,12 @@ void cli_value_text(const cli_opt *o, char *buf, size_t n) {
 void cli_help(FILE *f, const cli_opt *opts, int nopts) {
     for (int i = 0; i < nopts; i++) {
         const cli_opt *o = &opts[i];
-        char left[64], def[128];
+        char left[160], def[128];
         snprintf(left, sizeof left, "--%s%s%s", o->name, o->type == OPT_FLAG ? "" : " ",
                  o->type == OPT_FLAG ? "" : o->meta ? o->meta : o->type == OPT_CHOICE ? o->choices : "X");
         default_text(o, def, sizeof def);
-        fprintf(f, "  %-26s %s", left, o->help);
+        if (strlen(left) > 26) fprintf(f, "  %s\n  %-26s %s", left, "", o->help); /* long choices: own line */
+        else fprintf(f, "  %-26s %s", left, o->help);
         if (def[0]) fprintf(f, " [%s]", def);
         fputc('\n', f);
     }

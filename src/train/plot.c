@@ -266,7 +266,7 @@ cnn_status plot_curves(const char *path, const plot_run *runs, int n, const char
     }
     keys[n] = (series){"training", NULL, NULL, 0, gray, false};
     keys[n + 1] = (series){"validation", NULL, NULL, 0, gray, true};
-    int w = 1200, h = 560;
+    int w = 1200, h = 540;
     cairo_surface_t *surface;
     cairo_t *cr = canvas(&surface, w, h, title);
     axes la = {80, 70, 480, 340, "loss", "epoch", "cross-entropy loss", false, true};
