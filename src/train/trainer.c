@@ -59,7 +59,7 @@ typedef struct trainer {
     train_cfg cfg;             /* effective: as given, or as stored by the run being resumed */
     json_value *stored;        /* owns the resumed configuration's strings */
     st_file resume_file;       /* last.safetensors of the resumed run, until loaded */
-    bool resuming;
+    bool resuming, resuming_file;
     char data_dir[PATH_MAX];
     session s;
     evaluator *ev;
@@ -76,7 +76,7 @@ static void trainer_free(trainer *t) {
     session_close(&t->s);
     ckpt_info_free(&t->info);
     train_state_free(&t->st);
-    if (t->resuming) st_free(&t->resume_file);
+    if (t->resuming_file) st_free(&t->resume_file);
     json_free(t->stored);
     if (t->lock_fd >= 0) close(t->lock_fd);
 }
@@ -92,7 +92,7 @@ static cnn_status open_resumed(trainer *t, const char *dir) {
                                      "never finished)", dir);
     ckpt_info info;
     CNN_TRY(ckpt_open(path, &t->resume_file, &info));
-    t->resuming = true;
+    t->resuming = t->resuming_file = true;
     t->stored = info.meta;
     info.meta = NULL;
     ckpt_info_free(&info);
@@ -229,6 +229,8 @@ static cnn_status setup(trainer *t, const train_cfg *in) {
     const char *path = "last.safetensors of the resumed run";
     CNN_TRY(ckpt_load_params(&t->resume_file, path, t->s.g));
     CNN_TRY(ckpt_load_optim(&t->resume_file, path, t->s.opt));
+    st_free(&t->resume_file); /* the file's copy of the weights is not needed any more */
+    t->resuming_file = false;
     t->s.opt->step = t->st.pos.optimizer_steps;
     t->s.step = t->st.pos.step;
     return write_csv(t); /* rows after the checkpoint (a crash between the two) go */
@@ -262,6 +264,7 @@ static cnn_status run_epoch(trainer *t, float *lr) {
         p->batch = k + 1;
         p->step = t->s.step;
         p->optimizer_steps = t->s.opt->step;
+        p->seconds = progress_now() - t->pr.t0; /* the position is complete after every step */
         if (!t->cfg.quiet) progress_step(&t->pr, k + 1, p->images, p->loss_sum / p->images, (double)p->correct / p->images);
     }
     return CNN_OK;
