@@ -289,7 +289,15 @@ cnn_status plot_lr_range(const char *path, const double *lr, const double *loss,
     cairo_surface_t *surface;
     cairo_t *cr = canvas(&surface, w, h, title);
     axes a = {90, 70, w - 130, 360, "LR range test", "learning rate", "training loss", true, false};
-    axes_fit(&a, &s[1], 1); /* the smoothed curve sets the scale: raw spikes would flatten it */
+    axes_fit(&a, s, 2);
+    /* past divergence the loss explodes: cap the scale at 1.3× the starting loss, as lr finders do */
+    double start = 0, lo = INFINITY;
+    for (int i = 0; i < n && i < 5; i++) start += smoothed[i] / (n < 5 ? n : 5);
+    for (int i = 0; i < n; i++) lo = fmin(lo, fmin(loss[i], smoothed[i]));
+    if (n > 0 && isfinite(start) && isfinite(lo) && 1.3 * start > lo && a.ymax > 1.3 * start) {
+        a.ymax = 1.3 * start;
+        a.ymin = lo - 0.05 * (a.ymax - lo);
+    }
     axes_draw(cr, &a);
     series_draw(cr, &a, &s[0]);
     series_draw(cr, &a, &s[1]);
