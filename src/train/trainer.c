@@ -418,6 +418,7 @@ cnn_status train_run(const train_cfg *cfg, train_summary *sum) {
             fprintf(t.log, "training %s on %s: %lld images of %dx%dx%d, %d classes, %lld parameters; run directory %s\n",
                     c->model.name, c->dataset, (long long)t.s.count, t.s.train.c, t.s.train.h, t.s.train.w,
                     t.s.train.num_classes, (long long)graph_param_count(t.s.g, true), t.dir);
+        fflush(t.log);
         st = run_epochs(&t, sum);
         seconds = progress_now() - t0;
     }
