@@ -164,6 +164,11 @@ def cli_cases():
         ("command line: unknown model", ["summary", "--model", "alexnet"]),
         ("command line: required option missing", ["eval"]),
         ("command line: inconsistent options", ["train", "--schedule", "multistep"]),
+        ("command line: option of another schedule", ["train", "--schedule", "cosine", "--milestones", "30"]),
+        ("command line: resume a run that is not there", ["train", "--resume", "/nonexistent/run"]),
+        ("command line: grid list with a non-number", ["grid", "--lr", "0.1,fast"]),
+        ("command line: plot without a run", ["plot"]),
+        ("command line: sanity sample of 0 images", ["sanity", "--sample", "0"]),
     ]
 
 

@@ -50,7 +50,7 @@ int cmd_sanity(int argc, char **argv) {
     const char *plot = NULL;
     float fstart = (float)sc.range_start, fend = (float)sc.range_end; /* the parser fills floats */
     cli_opt extra[] = {
-        {"sample", OPT_INT, &sc.sample, "N", "check 2: images to overfit", 1, 1 << 20},
+        {"sample", OPT_INT, &sc.sample, "N", "check 2: images to overfit", 1, 100000},
         {"overfit-steps", OPT_INT, &sc.overfit_steps, "N", "check 2: most steps", 1, 1000000},
         {"range-steps", OPT_INT, &sc.range_steps, "N", "check 3: steps of the LR range test", 10, 1000000},
         {"range-start", OPT_FLOAT, &fstart, "F", "check 3: first lr", 1e-12, 1e3},

@@ -28,7 +28,7 @@ static void add_model_opts(train_opts *t, unsigned groups) {
 static void add_optim_opts(train_opts *t, unsigned groups) {
     train_cfg *c = &t->c;
     ADD(TO_OPTIM, "batch-size", OPT_INT, &c->batch, "N", "images per step", 1, 65536);
-    ADD(TO_OPTIM, "lr", OPT_FLOAT, &c->opt.lr, "F", "learning rate (the peak for onecycle; adam/adamw: 0.001)", 1e-12, 1e4);
+    ADD(TO_OPTIM, "lr", OPT_FLOAT, &c->opt.lr, "F", "learning rate (the peak for onecycle; adam/adamw: 0.001)", 0, 1e4);
     ADD(TO_OPTIM, "optimizer", OPT_CHOICE, &t->optimizer, NULL, "optimizer", 0, 0, "sgd|adam|adamw");
     ADD(TO_OPTIM, "momentum", OPT_FLOAT, &c->opt.momentum, "F", "sgd: momentum", 0, 0.999999);
     ADD(TO_OPTIM, "nesterov", OPT_FLAG, &c->opt.nesterov, NULL, "sgd: Nesterov momentum");
@@ -133,11 +133,13 @@ static cnn_status check_applies(train_opts *t) {
     for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
         if (!seen(t, rules[i].opt)) continue;
         const char *v = !strcmp(rules[i].key, "schedule") ? t->schedule : t->optimizer;
-        char word[40];
+        char word[40], allowed[64];
         snprintf(word, sizeof word, " %s ", v);
-        if (!strstr(rules[i].values, word))
-            return cnn_fail(CNN_ERR_ARG, "--%s applies to --%s%s (here --%s %s)", rules[i].opt, rules[i].key,
-                            rules[i].values, rules[i].key, v);
+        if (strstr(rules[i].values, word)) continue;
+        snprintf(allowed, sizeof allowed, "%s", rules[i].values + 1); /* " a b " -> "a|b" */
+        allowed[strlen(allowed) - 1] = 0;
+        for (char *c = allowed; *c; c++) *c = *c == ' ' ? '|' : *c;
+        return cnn_fail(CNN_ERR_ARG, "--%s applies to --%s %s (here %s)", rules[i].opt, rules[i].key, allowed, v);
     }
     return CNN_OK;
 }
