@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include "cli.h"
 #include "fuzz.h"
+#include "train_opts.h"
 
 #define MAX_ARGS 64
 
@@ -11,8 +12,10 @@ static int run(int command, int argc, char **argv) {
     bool done, layers;
     switch (command) {
     case 0: {
-        train_cfg c;
-        return cmd_train_options(argc, argv, &c, &done);
+        train_opts t;
+        int rc = cmd_train_options(argc, argv, &t, &done);
+        train_opts_free(&t);
+        return rc;
     }
     case 1: {
         eval_args a;

@@ -5,7 +5,8 @@
 #                                    its libFuzzer/sanitizer runtime and OpenMP (fuzz/, CI's fuzzing runs)
 # Installs nothing and needs no root when everything is already there.
 set -eu
-pkgs="build-essential cmake pkg-config libdnnl-dev zlib1g-dev libjpeg-dev libstb-dev libcairo2-dev
+# libcairo2-dev and fonts-dejavu-core: the PNG plots (learning curves, LR range test) and their text
+pkgs="build-essential cmake pkg-config libdnnl-dev zlib1g-dev libjpeg-dev libstb-dev libcairo2-dev fonts-dejavu-core
       libopenmpi-dev openmpi-bin dataset-fashion-mnist"
 if [ "${1:-}" = test ]; then
   pkgs="$pkgs python3 python3-torch python3-torchvision python3-numpy python3-pil time

@@ -12,11 +12,14 @@ from cnntest import check, cnn, report, write_cifar10
 def usage_errors():
     rc, out, err = cnn()
     check(rc == 2 and "usage" in err, f"bare cnn: exit {rc}, stderr {err!r}")
-    for args in (["--help"], ["train", "--help"], ["eval", "--help"], ["summary", "--help"], ["bench", "--help"]):
+    for args in (["--help"], ["train", "--help"], ["eval", "--help"], ["summary", "--help"], ["bench", "--help"],
+                 ["grid", "--help"], ["sanity", "--help"], ["plot", "--help"]):
         rc, out, err = cnn(*args)
         check(rc == 0 and "usage" in out, f"cnn {' '.join(args)}: exit {rc}")
     rc, out, _ = cnn("train", "--help")
-    for flag in ("--lr", "--batch-size", "--optimizer", "--weight-decay", "--seed", "--val", "--limit"):
+    for flag in ("--lr", "--batch-size", "--optimizer", "--weight-decay", "--seed", "--val", "--limit", "--resume",
+                 "--schedule", "plateau", "--plateau-patience", "--early-stop", "--monitor", "--min-delta",
+                 "--restore-best", "--clip-norm", "--label-smoothing", "--no-decay-bn-bias", "--warmup", "--pct-start"):
         check(flag in out, f"train --help documents {flag}")
     bad = [
         (["train", "--lr", "abc"], "--lr"),
@@ -33,6 +36,25 @@ def usage_errors():
         (["train", "extra"], "extra"),
         (["train", "--schedule", "multistep"], "--milestones"),
         (["train", "--milestones", "5,3", "--schedule", "multistep"], "--milestones"),
+        (["train", "--schedule", "plateau", "--milestones", "3"], "--milestones"),
+        (["train", "--warmup", "1"], "--warmup"),
+        (["train", "--schedule", "cosine", "--warmup", "5", "--epochs", "2"], "--warmup"),
+        (["train", "--schedule", "multistep", "--milestones", "5", "--epochs", "3"], "--milestones"),
+        (["train", "--schedule", "step", "--gamma", "0"], "--gamma"),
+        (["train", "--schedule", "step", "--min-lr", "0.01"], "--min-lr"),
+        (["train", "--schedule", "plateau", "--plateau-factor", "1.5"], "--plateau-factor"),
+        (["train", "--monitor", "val_acc"], "--monitor"),
+        (["train", "--early-stop", "-1"], "--early-stop"),
+        (["train", "--optimizer", "adam", "--momentum", "0.5"], "--momentum"),
+        (["train", "--label-smoothing", "1"], "--label-smoothing"),
+        (["train", "--clip-norm", "-1"], "--clip-norm"),
+        (["grid", "--lr", "0.1,abc"], "--lr"),
+        (["grid", "--batch-size", "0"], "--batch-size"),
+        (["grid", "--resume", "runs/x"], "--resume"),
+        (["plot"], "run directory"),
+        (["sanity", "--sample", "0"], "--sample"),
+        (["sanity", "--range-steps", "5"], "--range-steps"),
+        (["sanity", "--epochs", "3"], "--epochs"),
         (["summary", "--input", "3x32"], None),
         (["summary", "--input", "3xx32"], "--input"),
         (["summary", "--model", "nosuchnet"], "nosuchnet"),

@@ -2,13 +2,15 @@
  * command's option parsing apart from its running (so that tests and the fuzzer reach it alone). */
 #ifndef CNN_TOOLS_CLI_H
 #define CNN_TOOLS_CLI_H
+#include <signal.h>
 #include "cli/options.h"
 #include "cnn.h"
 #include "models/models.h"
 #include "train/trainer.h"
 
-/* Exit statuses: 0 success, 1 failure (files, data, model), 2 misuse, 3 training diverged. */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3 };
+/* Exit statuses: 0 success, 1 failure (files, data, model), 2 misuse, 3 training diverged,
+ * 4 a sanity check failed, 130 training interrupted by a signal (saved, resumable). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3, EXIT_CHECK_FAILED = 4, EXIT_INTERRUPTED = 130 };
 
 typedef struct cli_command {
     const char *name;     /* "train" */
@@ -22,10 +24,16 @@ int cmd_predict(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_grid(int argc, char **argv);
+int cmd_sanity(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* Option parsing of each command, without running it: EXIT_OK (with *done set after --help, which
  * printed the help) or EXIT_USAGE after printing the message and the usage line. */
-int cmd_train_options(int argc, char **argv, train_cfg *out, bool *done);
+struct train_opts;
+/* (train_opts.h: the training options, which a resumed run reads from its checkpoint; free them with
+ * train_opts_free.) */
+int cmd_train_options(int argc, char **argv, struct train_opts *out, bool *done);
 typedef struct eval_args {
     const char *path, *dataset, *dir, *split;
     int batch, threads, workers;
@@ -56,6 +64,8 @@ int cmd_bench_options(int argc, char **argv, bench_args *out, bool *done);
  * misuse print the message and the usage line and return EXIT_USAGE. */
 int cli_run_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, int nopts, char **pos, int max_pos,
                   int *npos, bool *done);
+/* SIGINT and SIGTERM set *flag's target (training stops after the epoch); a second one quits. */
+void cli_catch_stop_signals(volatile sig_atomic_t **flag);
 /* Report a failure: "cnn <cmd>: <message>" (and the usage line when it is a misuse, CNN_ERR_ARG);
  * returns the exit status for it. */
 int cli_fail(const cli_command *cmd, cnn_status st);

@@ -9,9 +9,16 @@
 #include "core/graph.h"
 #include "data/dataset.h"
 #include "data/folder.h"
+#include "data/loader.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/trainer.h"
+
+static int64_t row_total(const eval_result *r, int i) {
+    int64_t total = 0;
+    for (int j = 0; j < r->classes; j++) total += r->confusion[(size_t)i * r->classes + j];
+    return total;
+}
 
 static void print_text(const eval_result *r, const data_source *ds, const char *path, const char *split) {
     printf("%s on %s (%lld images): loss %.4f  top1 %.2f%%  top5 %.2f%%\n", path, split, (long long)r->n, r->loss,
@@ -20,18 +27,20 @@ static void print_text(const eval_result *r, const data_source *ds, const char *
     int k = ds->num_classes;
     printf("\nper class:\n");
     for (int i = 0; i < k; i++) {
-        int64_t total = 0;
-        for (int j = 0; j < k; j++) total += r->confusion[(size_t)i * r->classes + j];
-        printf("  %-14.14s %6.2f%%  (%lld images)\n", ds->class_names[i],
+        int64_t total = row_total(r, i);
+        printf("  %3d %-20.20s %6.2f%%  (%lld images)\n", i, ds->class_names[i],
                total ? 100.0 * r->confusion[(size_t)i * r->classes + i] / total : 0.0, (long long)total);
     }
-    if (k > 20) return;
-    printf("\nconfusion (rows: true class, columns: predicted):\n%14s", "");
-    for (int j = 0; j < k; j++) printf(" %6.6s", ds->class_names[j]);
+    if (k > 20) {
+        printf("\n(the %d×%d confusion matrix is in --json)\n", k, k);
+        return;
+    }
+    printf("\nconfusion (rows: true class, columns: predicted class, by number):\n%24s", "");
+    for (int j = 0; j < k; j++) printf(" %5d", j);
     printf("\n");
     for (int i = 0; i < k; i++) {
-        printf("%-14.14s", ds->class_names[i]);
-        for (int j = 0; j < k; j++) printf(" %6lld", (long long)r->confusion[(size_t)i * r->classes + j]);
+        printf("  %3d %-18.18s", i, ds->class_names[i]);
+        for (int j = 0; j < k; j++) printf(" %5lld", (long long)r->confusion[(size_t)i * r->classes + j]);
         printf("\n");
     }
 }
@@ -46,17 +55,24 @@ static void json_str(const char *s) {
     putchar('"');
 }
 
-static void print_json(const eval_result *r, const data_source *ds, const char *split) {
+static void print_json(const eval_result *r, const data_source *ds, const char *path, const char *dataset,
+                       const ckpt_info *info, const char *split) {
     int k = ds->num_classes;
-    printf("{\"split\": \"%s\", \"images\": %lld, \"unreadable\": %lld, \"loss\": %.6f, \"top1\": %.6f, \"top5\": %.6f, "
-           "\"classes\": [", split, (long long)r->n, (long long)r->bad, r->loss, (double)r->top1 / r->n,
+    printf("{\"checkpoint\": ");
+    json_str(path);
+    printf(", \"model\": ");
+    json_str(info->model.name);
+    printf(", \"dataset\": ");
+    json_str(dataset);
+    printf(", \"split\": \"%s\", \"images\": %lld, \"unreadable\": %lld, \"loss\": %.9g, \"top1\": %.9g, "
+           "\"top5\": %.9g, \"classes\": [", split, (long long)r->n, (long long)r->bad, r->loss, (double)r->top1 / r->n,
            (double)r->top5 / r->n);
     for (int i = 0; i < k; i++) {
-        int64_t total = 0;
-        for (int j = 0; j < k; j++) total += r->confusion[(size_t)i * r->classes + j];
+        int64_t total = row_total(r, i);
         printf("%s{\"name\": ", i ? ", " : "");
         json_str(ds->class_names[i]);
-        printf(", \"images\": %lld, \"accuracy\": %.6f}", (long long)total,
+        printf(", \"images\": %lld, \"correct\": %lld, \"accuracy\": %.9g}", (long long)total,
+               (long long)r->confusion[(size_t)i * r->classes + i],
                total ? (double)r->confusion[(size_t)i * r->classes + i] / total : 0.0);
     }
     printf("], \"confusion\": [");
@@ -137,7 +153,7 @@ int cmd_eval(int argc, char **argv) {
     if (!st) st = evaluator_create(g, batch, &ev);
     if (!st) st = evaluator_run(ev, d.src, a.workers > 0 ? a.workers : data_default_workers(d.fs.n > 0), true, &r);
     if (!st) {
-        if (json) print_json(&r, d.src, split);
+        if (json) print_json(&r, d.src, path, dataset, &info, split);
         else print_text(&r, d.src, path, split);
     }
     eval_result_free(&r);

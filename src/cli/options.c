@@ -179,14 +179,48 @@ static void default_text(const cli_opt *o, char *buf, size_t n) {
     }
 }
 
+void cli_value_save(const cli_opt *o, cli_value *v) {
+    memset(v, 0, sizeof *v);
+    switch (o->type) {
+    case OPT_FLAG: v->b = *(bool *)o->target; break;
+    case OPT_INT: v->i = *(int *)o->target; break;
+    case OPT_INT64: v->l = *(int64_t *)o->target; break;
+    case OPT_FLOAT: v->f = *(float *)o->target; break;
+    case OPT_STRING:
+    case OPT_CHOICE: v->s = *(const char **)o->target; break;
+    case OPT_SHAPE: memcpy(v->shape, o->target, sizeof v->shape); break;
+    }
+}
+
+bool cli_value_same(const cli_opt *o, const cli_value *v) {
+    cli_value now;
+    cli_value_save(o, &now);
+    switch (o->type) {
+    case OPT_FLAG: return now.b == v->b;
+    case OPT_INT: return now.i == v->i;
+    case OPT_INT64: return now.l == v->l;
+    case OPT_FLOAT: return now.f == v->f;
+    case OPT_STRING:
+    case OPT_CHOICE: return now.s == v->s || (now.s && v->s && !strcmp(now.s, v->s));
+    case OPT_SHAPE: return !memcmp(now.shape, v->shape, sizeof now.shape);
+    }
+    return false;
+}
+
+void cli_value_text(const cli_opt *o, char *buf, size_t n) {
+    default_text(o, buf, n);
+    if (!buf[0]) snprintf(buf, n, o->type == OPT_FLAG ? "off" : "none");
+}
+
 void cli_help(FILE *f, const cli_opt *opts, int nopts) {
     for (int i = 0; i < nopts; i++) {
         const cli_opt *o = &opts[i];
-        char left[64], def[128];
+        char left[160], def[128];
         snprintf(left, sizeof left, "--%s%s%s", o->name, o->type == OPT_FLAG ? "" : " ",
                  o->type == OPT_FLAG ? "" : o->meta ? o->meta : o->type == OPT_CHOICE ? o->choices : "X");
         default_text(o, def, sizeof def);
-        fprintf(f, "  %-26s %s", left, o->help);
+        if (strlen(left) > 26) fprintf(f, "  %s\n  %-26s %s", left, "", o->help); /* long choices: own line */
+        else fprintf(f, "  %-26s %s", left, o->help);
         if (def[0]) fprintf(f, " [%s]", def);
         fputc('\n', f);
     }

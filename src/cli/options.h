@@ -36,4 +36,18 @@ int cli_parse(int argc, char **argv, cli_opt *opts, int nopts, char **positional
 /* Help text: one line per option with its default taken from the current target value. */
 void cli_help(FILE *f, const cli_opt *opts, int nopts);
 cli_opt *cli_find(cli_opt *opts, int nopts, const char *name);
+
+/* An option's current value, kept to tell later whether the command line changed it. */
+typedef union cli_value {
+    bool b;
+    int i;
+    int64_t l;
+    float f;
+    const char *s;
+    int shape[3];
+} cli_value;
+void cli_value_save(const cli_opt *o, cli_value *v);
+bool cli_value_same(const cli_opt *o, const cli_value *v);
+/* The value as text, e.g. for "--lr 0.1: the run uses 0.05". */
+void cli_value_text(const cli_opt *o, char *buf, size_t n);
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LOADER_RING 3
 #define LOADER_MAX_WORKERS 256
@@ -311,4 +312,10 @@ void loader_destroy(data_loader *l) {
     free(l->threads);
     free(l->perm);
     free(l);
+}
+
+int data_default_workers(bool files) {
+    if (!files) return 1;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
 }

@@ -5,6 +5,7 @@
  * rng_key(seed, RNG_AUGMENT, e, p). */
 #ifndef CNN_DATA_LOADER_H
 #define CNN_DATA_LOADER_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "cnn.h"
 #include "data/source.h"
@@ -49,5 +50,7 @@ cnn_status loader_next(data_loader *l, float *images, int32_t *labels, int *n);
 int64_t loader_bad_count(const data_loader *l);
 /* Stops the workers (also mid-epoch) and frees everything; NULL is allowed. */
 void loader_destroy(data_loader *l);
+/* Loader threads when --workers is not given: 1 for in-memory sets, the cores (at most 8) for files. */
+int data_default_workers(bool files);
 
 #endif

@@ -10,7 +10,7 @@
 typedef struct data_source data_source;
 
 struct data_source {
-    int64_t count;
+    int64_t count;               /* may be lowered after creation: the first `count` samples only */
     int c, h, w;                 /* one sample: c x h x w floats */
     const int32_t *labels;       /* count labels in [0, num_classes) */
     int num_classes;

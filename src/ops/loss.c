@@ -5,7 +5,10 @@
 #include "core/plan.h"
 #include "ops/ops.h"
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
+
+#define LOSS_MAX_THREADS 256
 
 typedef struct xent_attr {
     float weight, smoothing;
@@ -34,24 +37,33 @@ static void xent_forward(plan *p, int nid) {
     const float *z = plan_val(p, n->in[0]);
     const int32_t *y = plan_labels(p);
     float *prob = plan_buf(p, s->probs);
-    double total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
-    for (int i = 0; i < batch; i++) {
-        const float *zi = z + (size_t)i * k;
-        float *pi = prob + (size_t)i * k;
-        float m = zi[0];
-        for (int j = 1; j < k; j++) m = zi[j] > m ? zi[j] : m;
-        double sum = 0, sum_z = 0;
-        for (int j = 0; j < k; j++) {
-            sum += exp((double)zi[j] - m);
-            sum_z += zi[j];
+    /* per-thread partial sums added in thread order: the same bits for the same thread count
+     * (an OpenMP reduction adds them in whatever order the threads finish) */
+    double part[LOSS_MAX_THREADS] = {0}, total = 0;
+    int nthreads = omp_get_max_threads() < LOSS_MAX_THREADS ? omp_get_max_threads() : LOSS_MAX_THREADS;
+#pragma omp parallel num_threads(nthreads)
+    {
+        double local = 0;
+#pragma omp for schedule(static)
+        for (int i = 0; i < batch; i++) {
+            const float *zi = z + (size_t)i * k;
+            float *pi = prob + (size_t)i * k;
+            float m = zi[0];
+            for (int j = 1; j < k; j++) m = zi[j] > m ? zi[j] : m;
+            double sum = 0, sum_z = 0;
+            for (int j = 0; j < k; j++) {
+                sum += exp((double)zi[j] - m);
+                sum_z += zi[j];
+            }
+            double lse = m + log(sum);
+            for (int j = 0; j < k; j++) pi[j] = (float)exp(zi[j] - lse);
+            double nll = lse - zi[y[i]];
+            double smooth = lse - sum_z / k; /* mean over classes of -log p_j */
+            local += (1.0 - a->smoothing) * nll + a->smoothing * smooth;
         }
-        double lse = m + log(sum);
-        for (int j = 0; j < k; j++) pi[j] = (float)exp(zi[j] - lse);
-        double nll = lse - zi[y[i]];
-        double smooth = lse - sum_z / k; /* mean over classes of -log p_j */
-        total += (1.0 - a->smoothing) * nll + a->smoothing * smooth;
+        part[omp_get_thread_num()] = local;
     }
+    for (int t = 0; t < nthreads; t++) total += part[t];
     plan_report_loss(p, nid, total / batch, a->weight, a->main);
 }
 

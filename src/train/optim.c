@@ -1,6 +1,7 @@
 /* optim.c — the optimizers, following torch.optim (1.13) line by line. */
 #include "train/optim.h"
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
@@ -71,9 +72,18 @@ const char *optim_slot_name(const optimizer *o, int slot) {
 double optim_grad_norm(const optimizer *o) {
     const float *gr = (const float *)(o->g->arena + o->g->grads_off);
     size_t n = o->g->grads_bytes / sizeof(float);
-    double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-    for (size_t i = 0; i < n; i++) s += (double)gr[i] * gr[i];
+    /* per-thread partial sums added in thread order: the same bits for the same thread count */
+    enum { MAX_THREADS = 256 };
+    double part[MAX_THREADS] = {0}, s = 0;
+    int nthreads = omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS;
+#pragma omp parallel num_threads(nthreads)
+    {
+        double local = 0;
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < n; i++) local += (double)gr[i] * gr[i];
+        part[omp_get_thread_num()] = local;
+    }
+    for (int t = 0; t < nthreads; t++) s += part[t];
     return sqrt(s);
 }
 

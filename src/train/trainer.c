@@ -1,22 +1,21 @@
-/* trainer.c — the training loop (see trainer.h). */
+/* trainer.c — the training loop (see trainer.h): epochs of steps from a session, validation, the
+ * monitors, checkpoints that hold everything needed to resume exactly, metrics.csv and curves. */
 #include "train/trainer.h"
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include "core/error.h"
 #include "core/fileio.h"
-#include "core/plan.h"
-#include "core/rng.h"
-#include "data/dataset.h"
-#include "data/folder.h"
-#include "data/loader.h"
-#include "ops/ops.h"
-#include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/plot.h"
 #include "train/progress.h"
+#include "train/session.h"
+#include "train/train_json.h"
 
 void train_defaults(train_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -30,132 +29,169 @@ void train_defaults(train_cfg *c) {
     c->opt.lr = 0.05f;
     sched_defaults(&c->sched);
     c->sched.kind = SCHED_ONECYCLE;
+    early_stop_defaults(&c->early);
+    plateau_defaults(&c->plateau);
     c->crop_pad = c->flip = -1;
     c->seed = 1;
     c->progress = -1;
+    c->plot = true;
+}
+
+cnn_status train_check(const train_cfg *c) {
+    if (c->epochs <= 0 || c->batch <= 0) return cnn_fail(CNN_ERR_ARG, "epochs and batch size must be positive");
+    if (c->eval_batch < 0 || c->threads < 0 || c->limit < 0 || c->val < 0)
+        return cnn_fail(CNN_ERR_ARG, "negative eval batch size, threads, --limit or --val");
+    if (!(c->label_smoothing >= 0 && c->label_smoothing < 1))
+        return cnn_fail(CNN_ERR_ARG, "--label-smoothing %g: expected a value in [0, 1)", c->label_smoothing);
+    if (!(c->opt.clip_norm >= 0)) return cnn_fail(CNN_ERR_ARG, "--clip-norm %g: expected >= 0", c->opt.clip_norm);
+    if (!(c->early.min_delta >= 0) || c->early.patience < 0)
+        return cnn_fail(CNN_ERR_ARG, "--min-delta %g and --early-stop %d must not be negative", c->early.min_delta,
+                        c->early.patience);
+    const plateau_cfg *p = &c->plateau;
+    if (c->sched.kind == SCHED_PLATEAU &&
+        (!(p->factor > 0 && p->factor < 1) || p->patience < 0 || !(p->threshold >= 0) || p->cooldown < 0))
+        return cnn_fail(CNN_ERR_ARG, "plateau: --plateau-factor %g must be in (0, 1); patience %d, threshold %g and "
+                                     "cooldown %d must not be negative", p->factor, p->patience, p->threshold, p->cooldown);
+    return sched_check(&c->sched, c->epochs);
 }
 
 typedef struct trainer {
-    const train_cfg *cfg;
-    data_set train, test;            /* in-memory data sets */
-    folder_set ftrain, ftest;        /* or image folders */
-    data_source *train_src, *val_src, *test_src; /* val_src: the held-out images (--val), else NULL */
-    int workers;
-    float mean[CKPT_MAX_CHANNELS], std[CKPT_MAX_CHANNELS];
-    graph *g;
-    plan *p;
-    optimizer *opt;
+    train_cfg cfg;             /* effective: as given, or as stored by the run being resumed */
+    json_value *stored;        /* owns the resumed configuration's strings */
+    st_file resume_file;       /* last.safetensors of the resumed run, until loaded */
+    bool resuming, resuming_file;
+    char data_dir[PATH_MAX];
+    session s;
     evaluator *ev;
-    data_loader *loader;
     ckpt_info info;
     char dir[512];
-    FILE *csv, *log;
+    int lock_fd;
+    FILE *log;
     progress pr;
-    int64_t step;
-    double best;
+    train_state st;
 } trainer;
 
-static cnn_status setup_memory(trainer *t) {
-    const train_cfg *c = t->cfg;
-    const char *dir = c->data_dir ? c->data_dir : data_default_dir(c->dataset);
-    if (!dir) return cnn_fail(CNN_ERR_ARG, "--dataset %s: unknown (fashion-mnist, mnist, cifar10, cifar100, folder)", c->dataset);
-    if (c->image_size || c->resize)
-        return cnn_fail(CNN_ERR_ARG, "--image-size and --resize apply to --dataset folder");
-    CNN_TRY(data_load(c->dataset, dir, 0, &t->train));
-    CNN_TRY(data_load(c->dataset, dir, 1, &t->test));
-    if (c->val < 0 || c->val >= t->train.n)
-        return cnn_fail(CNN_ERR_ARG, "--val %lld: must leave training images (the training split has %lld)",
-                        (long long)c->val, (long long)t->train.n);
-    int64_t first = c->val, count = t->train.n - c->val;
-    if (c->limit > 0 && c->limit < count) count = c->limit;
-    if (t->train.c > CKPT_MAX_CHANNELS) return cnn_fail(CNN_ERR_SHAPE, "%d-channel images", t->train.c);
-    /* normalization from the training images only (seed 002, question 20) */
-    data_channel_stats(&t->train, first, count, t->mean, t->std);
-    bool cifar = strncmp(c->dataset, "cifar", 5) == 0;
-    int pad = c->crop_pad >= 0 ? c->crop_pad : cifar ? 4 : 0, flip = c->flip >= 0 ? c->flip : cifar;
-    CNN_TRY(memory_source_create(&t->train, first, count, pad, flip, t->mean, t->std, &t->train_src));
-    if (c->val > 0) CNN_TRY(memory_source_create(&t->train, 0, c->val, 0, 0, t->mean, t->std, &t->val_src));
-    return memory_source_create(&t->test, 0, t->test.n, 0, 0, t->mean, t->std, &t->test_src);
+static void trainer_free(trainer *t) {
+    evaluator_free(t->ev);
+    session_close(&t->s);
+    ckpt_info_free(&t->info);
+    train_state_free(&t->st);
+    if (t->resuming_file) st_free(&t->resume_file);
+    json_free(t->stored);
+    if (t->lock_fd >= 0) close(t->lock_fd);
 }
 
-/* DIR/train and DIR/val with torchvision's ImageNet transforms; val keeps the training classes. */
-static cnn_status setup_folder(trainer *t) {
-    const train_cfg *c = t->cfg;
-    if (!c->data_dir) return cnn_fail(CNN_ERR_ARG, "--dataset folder needs --data DIR (with DIR/train/<class>/ and DIR/val/<class>/)");
-    if (c->val || c->limit) return cnn_fail(CNN_ERR_ARG, "--val and --limit apply to the in-memory data sets; a folder has its own val/");
-    if (c->crop_pad > 0) return cnn_fail(CNN_ERR_ARG, "--crop applies to the in-memory data sets; folders use RandomResizedCrop");
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/train", c->data_dir);
-    CNN_TRY(folder_scan(dir, NULL, 0, &t->ftrain));
-    snprintf(dir, sizeof dir, "%s/val", c->data_dir);
-    CNN_TRY(folder_scan(dir, t->ftrain.class_names, t->ftrain.num_classes, &t->ftest));
-    image_transform tt, te;
-    int size = c->image_size > 0 ? c->image_size : 224;
-    transform_defaults(&tt, 1, size);
-    transform_defaults(&te, 0, size);
-    if (c->resize > 0) te.resize = c->resize;
-    if (c->flip == 0) tt.flip = 0;
-    tt.reduced_dct = te.reduced_dct = !c->full_decode;
-    t->info.full_decode = c->full_decode;
-    memcpy(t->mean, te.mean, sizeof te.mean);
-    memcpy(t->std, te.std, sizeof te.std);
-    t->info.resize = te.resize;
-    CNN_TRY(folder_source_create(&t->ftrain, &tt, &t->train_src));
-    return folder_source_create(&t->ftest, &te, &t->test_src);
+/* ---------- the configuration: given, or stored by the run to resume ---------- */
+
+static cnn_status open_resumed(trainer *t, const char *dir) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/last.safetensors", dir);
+    if (!dir_exists(dir)) return cnn_fail(CNN_ERR_ARG, "--resume %s: no such directory", dir);
+    if (!file_exists(path))
+        return cnn_fail(CNN_ERR_ARG, "--resume %s: no last.safetensors there (not a run directory, or its first epoch "
+                                     "never finished)", dir);
+    ckpt_info info;
+    CNN_TRY(ckpt_open(path, &t->resume_file, &info));
+    t->resuming = t->resuming_file = true;
+    t->stored = info.meta;
+    info.meta = NULL;
+    ckpt_info_free(&info);
+    cnn_status st = train_json_read(t->stored ? json_get(t->stored, "train") : NULL, &t->cfg, &t->st);
+    return st ? cnn_fail_context(st, "%s", path) : CNN_OK;
 }
 
-int data_default_workers(bool files) {
-    if (!files) return 1;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+cnn_status train_load_config(const char *run_dir, train_cfg *cfg, json_value **keep) {
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.lock_fd = -1;
+    cnn_status st = open_resumed(&t, run_dir);
+    *cfg = t.cfg;
+    *keep = st ? NULL : t.stored;
+    if (!st) t.stored = NULL;
+    trainer_free(&t);
+    return st;
 }
 
-static cnn_status setup_data(trainer *t) {
-    const train_cfg *c = t->cfg;
-    bool folder = strcmp(c->dataset, "folder") == 0;
-    t->workers = c->workers > 0 ? c->workers : data_default_workers(folder);
-    CNN_TRY(folder ? setup_folder(t) : setup_memory(t));
-    if (t->train_src->count < c->batch)
-        return cnn_fail(CNN_ERR_ARG, "%lld training images are fewer than one batch of %d", (long long)t->train_src->count,
-                        c->batch);
+/* A resumed run keeps its configuration; what may change is taken from `in` (see trainer.h). */
+static cnn_status setup_resume(trainer *t, const train_cfg *in) {
+    CNN_TRY(open_resumed(t, in->resume_dir));
+    train_cfg *c = &t->cfg;
+    int done = t->st.pos.epoch, old_epochs = c->epochs;
+    if (in->epochs > 0) c->epochs = in->epochs;
+    c->threads = in->threads;
+    c->workers = in->workers;
+    c->eval_batch = in->eval_batch;
+    if (in->data_dir) c->data_dir = in->data_dir;
+    c->progress = in->progress;
+    c->log = in->log;
+    c->quiet = in->quiet;
+    c->plot = in->plot;
+    c->stop = in->stop;
+    c->out_dir = in->resume_dir;
+    c->resume_dir = in->resume_dir;
+    if (t->st.early.stopped)
+        return cnn_fail(CNN_ERR_ARG, "--resume %s: the run was stopped early after epoch %d (%s did not improve for %d "
+                                     "epochs); there is nothing to continue", in->resume_dir, done,
+                        metric_name(c->early.monitor), c->early.patience);
+    if (done >= c->epochs && t->st.pos.batch == 0)
+        return cnn_fail(CNN_ERR_ARG, "--resume %s: the run has finished its %d epochs; give --epochs N (more than %d) "
+                                     "to continue it", in->resume_dir, done, done);
+    if (c->epochs < done) return cnn_fail(CNN_ERR_ARG, "--epochs %d: the run has done %d already", c->epochs, done);
+    if (c->epochs != old_epochs && (c->sched.kind == SCHED_COSINE || c->sched.kind == SCHED_ONECYCLE))
+        fprintf(in->log ? in->log : stdout, "note: the %s schedule now spans %d epochs instead of %d: the learning "
+                "rate follows the new curve from epoch %d on\n", sched_name(c->sched.kind), c->epochs, old_epochs, done + 1);
     return CNN_OK;
 }
 
-static cnn_status setup_model(trainer *t) {
-    const train_cfg *c = t->cfg;
-    model_cfg m = c->model;
-    const data_source *src = t->train_src;
-    m.in_c = src->c;
-    m.in_h = src->h;
-    m.in_w = src->w;
-    m.classes = src->num_classes;
-    m.seed = c->seed;
-    CNN_TRY(model_build(&m, &t->g));
-    graph_attach_losses(t->g, c->label_smoothing);
-    if (!graph_ok(t->g)) return t->g->error;
-    CNN_TRY(plan_create(t->g, c->batch, PLAN_TRAIN, &t->p));
-    CNN_TRY(optim_create(t->g, &c->opt, &t->opt));
-    CNN_TRY(evaluator_create(t->g, c->eval_batch > 0 ? c->eval_batch : c->batch, &t->ev));
-    t->info.model = m;
-    snprintf(t->info.name_buf, sizeof t->info.name_buf, "%s", m.name);
-    t->info.model.name = t->info.name_buf;
-    snprintf(t->info.dataset, sizeof t->info.dataset, "%s", c->dataset);
-    t->info.channels = src->c;
-    memcpy(t->info.mean, t->mean, sizeof t->mean);
-    memcpy(t->info.std, t->std, sizeof t->std);
-    return ckpt_info_set_classes(&t->info, src->class_names, src->num_classes);
+static cnn_status setup_model_info(trainer *t) {
+    const session *s = &t->s;
+    ckpt_info *i = &t->info;
+    i->model = t->cfg.model;
+    i->model.in_c = s->c;
+    i->model.in_h = s->h;
+    i->model.in_w = s->w;
+    i->model.classes = s->classes;
+    i->model.seed = t->cfg.seed;
+    snprintf(i->name_buf, sizeof i->name_buf, "%s", t->cfg.model.name);
+    i->model.name = i->name_buf;
+    snprintf(i->dataset, sizeof i->dataset, "%s", t->cfg.dataset);
+    i->channels = s->c;
+    memcpy(i->mean, s->mean, sizeof s->mean);
+    memcpy(i->std, s->std, sizeof s->std);
+    if (s->folder) {
+        i->full_decode = t->cfg.full_decode;
+        i->resize = s->ttest.resize;
+    }
+    return ckpt_info_set_classes(i, s->class_names, s->classes);
 }
 
-static cnn_status setup_loader(trainer *t) {
-    loader_config lc = {.src = t->train_src, .batch = t->cfg->batch, .shuffle = 1, .drop_last = 1, .fill_bad = 1,
-                        .workers = t->workers, .seed = t->cfg->seed};
-    return loader_create(&lc, &t->loader);
+/* ---------- the run directory ---------- */
+
+/* One cnn train per run directory at a time: a second one would interleave checkpoints. */
+static cnn_status lock_run_dir(trainer *t) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/.lock", t->dir);
+    t->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (t->lock_fd < 0) return cnn_fail(CNN_ERR_IO, "cannot create %s", path);
+    if (flock(t->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return cnn_fail(CNN_ERR_ARG, "%s is in use by another cnn train", t->dir);
+    return CNN_OK;
+}
+
+static cnn_status write_csv(trainer *t) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/metrics.csv", t->dir);
+    return history_write_csv(&t->st.hist, path);
 }
 
 /* A fresh run directory: the given one must not hold a previous run; the default one gets a
- * numeric suffix instead of overwriting. */
+ * numeric suffix instead of overwriting. A resumed run continues in its own. */
 static cnn_status setup_run_dir(trainer *t) {
-    const train_cfg *c = t->cfg;
+    const train_cfg *c = &t->cfg;
+    if (t->resuming) {
+        snprintf(t->dir, sizeof t->dir, "%s", c->resume_dir);
+        return lock_run_dir(t);
+    }
     if (c->out_dir) {
         snprintf(t->dir, sizeof t->dir, "%s", c->out_dir);
         char probe[600];
@@ -171,200 +207,230 @@ static cnn_status setup_run_dir(trainer *t) {
         }
     }
     CNN_TRY(make_dirs(t->dir));
-    char path[600];
-    snprintf(path, sizeof path, "%s/metrics.csv", t->dir);
-    t->csv = fopen(path, "w");
-    if (!t->csv) return cnn_fail(CNN_ERR_IO, "cannot write %s", path);
-    fprintf(t->csv, "epoch,lr,train_loss,train_top1,val_loss,val_top1,val_top5,seconds\n");
-    fflush(t->csv);
-    return CNN_OK;
+    CNN_TRY(lock_run_dir(t));
+    return write_csv(t);
 }
 
-static void trainer_free(trainer *t) {
-    loader_destroy(t->loader);
-    evaluator_free(t->ev);
-    optim_free(t->opt);
-    plan_free(t->p);
-    graph_free(t->g);
-    source_free(t->train_src);
-    source_free(t->val_src);
-    source_free(t->test_src);
-    data_free(&t->train);
-    data_free(&t->test);
-    folder_free(&t->ftrain);
-    folder_free(&t->ftest);
-    ckpt_info_free(&t->info);
-    if (t->csv) fclose(t->csv);
-}
-
-typedef struct epoch_stats {
-    double loss, top1;
-    int64_t images, bad;
-    float lr;
-} epoch_stats;
-
-static cnn_status train_step(trainer *t, int n, float lr, epoch_stats *s, double *loss_sum, int64_t *correct) {
-    uint64_t key = rng_key(t->cfg->seed, RNG_DROPOUT, (uint64_t)t->step, 0);
-    CNN_TRY(plan_forward(t->p, true, key));
-    double loss = plan_loss(t->p);
-    if (!isfinite(loss))
-        return cnn_fail(CNN_ERR_DIVERGED, "the loss is %g at step %lld (epoch %d): training diverged; try a smaller --lr",
-                        loss, (long long)t->step, t->pr.epoch + 1);
-    CNN_TRY(plan_backward(t->p));
-    optim_step(t->opt, lr);
-    int64_t top5 = 0;
-    metrics_count(plan_logits(t->p), plan_labels(t->p), n, t->train_src->num_classes, correct, &top5, NULL);
-    *loss_sum += loss * n;
-    s->images += n;
-    t->step++;
-    return CNN_OK;
-}
-
-static cnn_status run_epoch(trainer *t, int epoch, epoch_stats *s) {
-    const train_cfg *c = t->cfg;
-    int64_t steps = loader_batches_per_epoch(t->loader);
-    memset(s, 0, sizeof *s);
-    loader_start_epoch(t->loader, epoch, 0);
-    progress_begin(&t->pr, epoch, c->epochs, steps);
-    double loss_sum = 0;
-    int64_t correct = 0;
-    for (int64_t k = 0; k < steps; k++) {
-        int n;
-        CNN_TRY(loader_next(t->loader, plan_input(t->p), plan_labels(t->p), &n));
-        if (n != c->batch) return cnn_fail(CNN_ERR_INTERNAL, "loader gave %d images, expected %d", n, c->batch);
-        s->lr = sched_lr(&c->sched, c->opt.lr, epoch, (int)k, c->epochs, (int)steps);
-        CNN_TRY(train_step(t, n, s->lr, s, &loss_sum, &correct));
-        progress_step(&t->pr, k + 1, s->images, loss_sum / s->images, (double)correct / s->images);
+static cnn_status setup(trainer *t, const train_cfg *in) {
+    if (in->resume_dir) CNN_TRY(setup_resume(t, in));
+    else {
+        t->cfg = *in;
+        train_state_init(&t->st, &t->cfg);
     }
-    s->loss = loss_sum / s->images;
-    s->top1 = (double)correct / s->images;
-    s->bad = loader_bad_count(t->loader);
+    train_cfg *c = &t->cfg;
+    CNN_TRY(train_check(c));
+    if (c->threads > 0) omp_set_num_threads(c->threads);
+    c->threads = omp_get_max_threads(); /* recorded: the same count gives the same bits */
+    if (c->data_dir && realpath(c->data_dir, t->data_dir)) c->data_dir = t->data_dir;
+    CNN_TRY(session_data(&t->s, c, true));
+    c->crop_pad = t->s.crop_pad; /* recorded resolved */
+    c->flip = t->s.flip;
+    CNN_TRY(session_model(&t->s, c->batch));
+    CNN_TRY(session_loader(&t->s, t->s.count, true));
+    CNN_TRY(evaluator_create(t->s.g, c->eval_batch > 0 ? c->eval_batch : c->batch, &t->ev));
+    CNN_TRY(setup_model_info(t));
+    CNN_TRY(setup_run_dir(t));
+    if (!t->resuming) return CNN_OK;
+    const char *path = "last.safetensors of the resumed run";
+    CNN_TRY(ckpt_load_params(&t->resume_file, path, t->s.g));
+    CNN_TRY(ckpt_load_optim(&t->resume_file, path, t->s.opt));
+    st_free(&t->resume_file); /* the file's copy of the weights is not needed any more */
+    t->resuming_file = false;
+    t->s.opt->step = t->st.pos.optimizer_steps;
+    t->s.step = t->st.pos.step;
+    return write_csv(t); /* rows after the checkpoint (a crash between the two) go */
+}
+
+/* ---------- epochs ---------- */
+
+static float current_lr(const trainer *t, int epoch, int64_t k, int64_t steps) {
+    const train_cfg *c = &t->cfg;
+    if (c->sched.kind == SCHED_PLATEAU) return t->st.plat.lr;
+    return sched_lr(&c->sched, c->opt.lr, epoch, (int)k, c->epochs, (int)steps);
+}
+
+static cnn_status run_epoch(trainer *t, float *lr) {
+    train_position *p = &t->st.pos;
+    int64_t steps = loader_batches_per_epoch(t->s.loader);
+    int batch = t->s.batch;
+    loader_start_epoch(t->s.loader, p->epoch, p->batch);
+    progress_begin(&t->pr, p->epoch, t->cfg.epochs, steps);
+    t->pr.t0 -= p->seconds;
+    *lr = current_lr(t, p->epoch, p->batch ? p->batch - 1 : 0, steps);
+    for (int64_t k = p->batch; k < steps; k++) {
+        *lr = current_lr(t, p->epoch, k, steps);
+        double loss;
+        int64_t correct;
+        cnn_status st = session_step(&t->s, *lr, true, &loss, &correct);
+        if (st) return cnn_fail_context(st, "epoch %d", p->epoch + 1);
+        p->loss_sum += loss * batch;
+        p->correct += correct;
+        p->images += batch;
+        p->batch = k + 1;
+        p->step = t->s.step;
+        p->optimizer_steps = t->s.opt->step;
+        p->seconds = progress_now() - t->pr.t0; /* the position is complete after every step */
+        if (!t->cfg.quiet) progress_step(&t->pr, k + 1, p->images, p->loss_sum / p->images, (double)p->correct / p->images);
+    }
     return CNN_OK;
 }
 
-static cnn_status train_state_json(trainer *t, int epochs_done, char **out) {
-    const train_cfg *c = t->cfg;
-    json_writer w;
-    json_writer_init(&w);
-    json_begin_object(&w);
-    json_write_key(&w, "epoch");
-    json_write_int(&w, epochs_done);
-    json_write_key(&w, "step");
-    json_write_int(&w, t->step);
-    json_write_key(&w, "epochs");
-    json_write_int(&w, c->epochs);
-    json_write_key(&w, "seed");
-    json_write_int(&w, (int64_t)c->seed);
-    json_write_key(&w, "batch_size");
-    json_write_int(&w, c->batch);
-    json_write_key(&w, "optimizer");
-    json_write_string(&w, optim_name(c->opt.kind));
-    json_write_key(&w, "lr");
-    json_write_number(&w, c->opt.lr);
-    json_write_key(&w, "momentum");
-    json_write_number(&w, c->opt.momentum);
-    json_write_key(&w, "weight_decay");
-    json_write_number(&w, c->opt.weight_decay);
-    json_write_key(&w, "schedule");
-    json_write_string(&w, sched_name(c->sched.kind));
-    json_write_key(&w, "optimizer_steps");
-    json_write_int(&w, t->opt->step);
-    json_write_key(&w, "val");
-    json_write_int(&w, c->val);
-    json_write_key(&w, "limit");
-    json_write_int(&w, c->limit);
-    json_write_key(&w, "best_val_top1");
-    json_write_number(&w, t->best);
-    json_end_object(&w);
-    size_t len;
-    return json_writer_finish(&w, out, &len);
+static cnn_status validate(trainer *t, eval_result *r) {
+    const session *s = &t->s;
+    return evaluator_run(t->ev, s->val_src ? s->val_src : s->test_src, s->workers, false, r);
 }
 
-static cnn_status save(trainer *t, int epochs_done, bool best) {
+static cnn_status save(trainer *t, bool best) {
     char *state = NULL, path[600];
-    CNN_TRY(train_state_json(t, epochs_done, &state));
+    CNN_TRY(train_json_write(&t->cfg, &t->st, &state));
     snprintf(path, sizeof path, "%s/last.safetensors", t->dir);
-    cnn_status st = ckpt_save(path, t->g, &t->info, state, t->opt);
+    cnn_status st = ckpt_save(path, t->s.g, &t->info, state, t->s.opt);
     if (!st && best) {
         snprintf(path, sizeof path, "%s/best.safetensors", t->dir);
-        st = ckpt_save(path, t->g, &t->info, state, NULL);
+        st = ckpt_save(path, t->s.g, &t->info, state, NULL);
     }
     free(state);
     return st;
 }
 
-static cnn_status validate(trainer *t, eval_result *r) {
-    return evaluator_run(t->ev, t->val_src ? t->val_src : t->test_src, t->workers, false, r);
+static void write_curves(trainer *t) {
+    if (!t->cfg.plot) return;
+    char path[600], title[160];
+    snprintf(path, sizeof path, "%s/curves.png", t->dir);
+    snprintf(title, sizeof title, "%s on %s", t->cfg.model.name, t->cfg.dataset);
+    plot_run run = {t->dir, &t->st.hist};
+    if (plot_curves(path, &run, 1, title) != CNN_OK) {
+        fprintf(t->log, "warning: cannot draw %s: %s (training goes on without curves)\n", path, cnn_last_error());
+        t->cfg.plot = false;
+    }
 }
 
-/* The epoch line's note: best so far, unreadable images skipped. */
-static const char *epoch_note(char *buf, size_t n, bool best, const epoch_stats *s, const eval_result *r) {
-    snprintf(buf, n, "%s", best ? "(best)" : "");
-    if (s->bad + r->bad > 0)
-        snprintf(buf + strlen(buf), n - strlen(buf), "%s%lld unreadable images skipped", best ? "  " : "",
-                 (long long)(s->bad + r->bad));
-    return buf[0] ? buf : NULL;
+/* After an epoch's steps: validation, the monitors, the checkpoints, metrics.csv, curves. */
+static cnn_status end_epoch(trainer *t, float lr) {
+    train_state *s = &t->st;
+    train_position *p = &s->pos;
+    eval_result r;
+    CNN_TRY(validate(t, &r));
+    epoch_row row = {.epoch = p->epoch + 1, .lr = lr, .train_loss = p->loss_sum / p->images,
+                     .train_top1 = (double)p->correct / p->images, .val_loss = r.loss,
+                     .val_top1 = (double)r.top1 / r.n, .val_top5 = (double)r.top5 / r.n,
+                     .seconds = progress_now() - t->pr.t0};
+    int64_t images = p->images;
+    bool best = early_stop_update(&s->early, row.epoch, epoch_row_metric(&row, t->cfg.early.monitor));
+    bool reduced = t->cfg.sched.kind == SCHED_PLATEAU && plateau_step(&s->plat, epoch_row_metric(&row, t->cfg.plateau.monitor));
+    *p = (train_position){.epoch = row.epoch, .step = t->s.step, .optimizer_steps = t->s.opt->step};
+    CNN_TRY(history_add(&s->hist, &row));
+    CNN_TRY(save(t, best));
+    CNN_TRY(write_csv(t));
+    write_curves(t);
+    char note[160] = "";
+    if (best && row.epoch > 1) snprintf(note, sizeof note, "(best %s)", metric_name(t->cfg.early.monitor));
+    if (reduced) snprintf(note + strlen(note), sizeof note - strlen(note), "%s(plateau: lr -> %.3g)", *note ? " " : "",
+                          s->plat.lr);
+    int64_t bad = loader_bad_count(t->s.loader) + r.bad;
+    if (bad > 0)
+        snprintf(note + strlen(note), sizeof note - strlen(note), "%s%lld unreadable images skipped", *note ? "  " : "",
+                 (long long)bad);
+    if (!t->cfg.quiet)
+        progress_end(&t->pr, images, row.train_loss, row.train_top1, row.val_loss, row.val_top1, row.val_top5, lr,
+                     *note ? note : NULL);
+    return CNN_OK;
 }
 
 static cnn_status run_epochs(trainer *t, train_summary *sum) {
-    const train_cfg *c = t->cfg;
-    double t0 = progress_now();
-    int64_t images = 0;
-    t->best = -1;
-    for (int e = 0; e < c->epochs; e++) {
-        epoch_stats s;
-        eval_result r;
-        CNN_TRY(run_epoch(t, e, &s));
-        CNN_TRY(validate(t, &r));
-        double vtop1 = (double)r.top1 / r.n, vtop5 = (double)r.top5 / r.n;
-        bool best = vtop1 > t->best;
-        if (best) t->best = vtop1;
-        double secs = progress_now() - t->pr.t0;
-        char note[96];
-        progress_end(&t->pr, s.images, s.loss, s.top1, r.loss, vtop1, vtop5, s.lr, epoch_note(note, sizeof note, best && e, &s, &r));
-        fprintf(t->csv, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f\n", e + 1, s.lr, s.loss, s.top1, r.loss, vtop1, vtop5, secs);
-        fflush(t->csv);
-        CNN_TRY(save(t, e + 1, best));
-        images += s.images;
-        *sum = (train_summary){.epochs_done = e + 1, .train_loss = s.loss, .train_top1 = s.top1, .val_loss = r.loss,
-                               .val_top1 = vtop1, .val_top5 = vtop5, .best_val_top1 = t->best, .test_top1 = -1,
-                               .test_top5 = -1};
+    const train_cfg *c = &t->cfg;
+    train_state *s = &t->st;
+    while (s->pos.epoch < c->epochs) {
+        float lr;
+        CNN_TRY(run_epoch(t, &lr));
+        CNN_TRY(end_epoch(t, lr));
+        if (s->early.stopped) {
+            sum->stopped_early = true;
+            fprintf(t->log, "early stopping: %s has not improved for %d epochs (best %.6g at epoch %d)\n",
+                    metric_name(c->early.monitor), c->early.patience, s->early.best, s->early.best_epoch);
+            break;
+        }
+        if (c->stop && *c->stop && s->pos.epoch < c->epochs) {
+            sum->interrupted = true;
+            fprintf(t->log, "interrupted: the run is saved after epoch %d; continue it with cnn train --resume %s\n",
+                    s->pos.epoch, t->dir);
+            break;
+        }
     }
-    sum->seconds = progress_now() - t0;
-    sum->images_per_second = images / sum->seconds;
     return CNN_OK;
+}
+
+/* ---------- the end ---------- */
+
+static cnn_status restore_best(trainer *t) {
+    const early_stop *e = &t->st.early;
+    if (!t->cfg.early.restore_best || e->best_epoch <= 0 || e->best_epoch == t->st.pos.epoch) return CNN_OK;
+    char path[600];
+    snprintf(path, sizeof path, "%s/best.safetensors", t->dir);
+    st_file f;
+    CNN_TRY(st_read(path, &f));
+    cnn_status st = ckpt_load_params(&f, path, t->s.g);
+    st_free(&f);
+    if (!st)
+        fprintf(t->log, "restored the weights of epoch %d (best %s %.6g)\n", e->best_epoch,
+                metric_name(t->cfg.early.monitor), e->best);
+    return st;
+}
+
+static cnn_status final_test(trainer *t, train_summary *sum) {
+    if (t->cfg.val <= 0) return CNN_OK;
+    eval_result r;
+    CNN_TRY(evaluator_run(t->ev, t->s.test_src, t->s.workers, false, &r));
+    sum->test_top1 = (double)r.top1 / r.n;
+    sum->test_top5 = (double)r.top5 / r.n;
+    fprintf(t->log, "test: loss %.4f  top1 %.2f%%  top5 %.2f%%\n", r.loss, 100 * sum->test_top1, 100 * sum->test_top5);
+    return CNN_OK;
+}
+
+static void summarize(const trainer *t, train_summary *sum, double seconds, int64_t images) {
+    const history *h = &t->st.hist;
+    sum->epochs_done = t->st.pos.epoch;
+    sum->best_epoch = t->st.early.best_epoch;
+    if (h->n) {
+        const epoch_row *last = &h->rows[h->n - 1];
+        sum->train_loss = last->train_loss;
+        sum->train_top1 = last->train_top1;
+        sum->val_loss = last->val_loss;
+        sum->val_top1 = last->val_top1;
+        sum->val_top5 = last->val_top5;
+        sum->best_val_top1 = history_best_top1(h)->val_top1;
+        sum->best_val_top1_epoch = history_best_top1(h)->epoch;
+    }
+    sum->seconds = seconds;
+    sum->images_per_second = seconds > 0 ? images / seconds : 0;
 }
 
 cnn_status train_run(const train_cfg *cfg, train_summary *sum) {
     trainer t;
     memset(&t, 0, sizeof t);
     memset(sum, 0, sizeof *sum);
-    t.cfg = cfg;
-    if (cfg->epochs <= 0 || cfg->batch <= 0) return cnn_fail(CNN_ERR_ARG, "epochs and batch size must be positive");
-    if (cfg->threads > 0) omp_set_num_threads(cfg->threads);
+    sum->test_top1 = sum->test_top5 = -1;
+    t.lock_fd = -1;
     t.log = cfg->log ? cfg->log : stdout;
     progress_init(&t.pr, t.log, cfg->progress);
-    cnn_status st = setup_data(&t);
-    if (!st) st = setup_model(&t);
-    if (!st) st = setup_loader(&t);
-    if (!st) st = setup_run_dir(&t);
+    cnn_status st = setup(&t, cfg);
+    double t0 = progress_now(), seconds = 0;
+    int64_t step0 = t.st.pos.step;
     if (!st) {
-        const data_source *src = t.train_src;
-        fprintf(t.log, "training %s on %s: %lld images of %dx%dx%d, %d classes, %lld parameters; run directory %s\n",
-                cfg->model.name, cfg->dataset, (long long)src->count, src->c, src->h, src->w, src->num_classes,
-                (long long)graph_param_count(t.g, true), t.dir);
+        const train_cfg *c = &t.cfg;
+        if (t.resuming)
+            fprintf(t.log, "resuming %s at epoch %d of %d (step %lld)\n", t.dir, t.st.pos.epoch + 1, c->epochs,
+                    (long long)t.st.pos.step);
+        else
+            fprintf(t.log, "training %s on %s: %lld images of %dx%dx%d, %d classes, %lld parameters; run directory %s\n",
+                    c->model.name, c->dataset, (long long)t.s.count, t.s.c, t.s.h, t.s.w, t.s.classes, (long long)graph_param_count(t.s.g, true), t.dir);
+        fflush(t.log);
         st = run_epochs(&t, sum);
+        seconds = progress_now() - t0;
     }
-    if (!st && cfg->val > 0) {
-        eval_result r;
-        st = evaluator_run(t.ev, t.test_src, t.workers, false, &r);
-        if (!st) {
-            sum->test_top1 = (double)r.top1 / r.n;
-            sum->test_top5 = (double)r.top5 / r.n;
-            fprintf(t.log, "test: loss %.4f  top1 %.2f%%  top5 %.2f%%\n", r.loss, 100 * sum->test_top1,
-                    100 * sum->test_top5);
-        }
-    }
+    if (!st) st = restore_best(&t);
+    if (!st) st = final_test(&t, sum);
+    summarize(&t, sum, seconds, (t.st.pos.step - step0) * t.cfg.batch);
     snprintf(sum->run_dir, sizeof sum->run_dir, "%s", t.dir);
     trainer_free(&t);
     return st;

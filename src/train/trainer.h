@@ -1,10 +1,13 @@
 /* trainer.h — the training loop behind `cnn train` and the C API: data, model, optimizer and
  * schedule from one configuration; per epoch a pass over the shuffled training split, a
- * validation pass, a row of metrics.csv and the last/best checkpoints in the run directory. */
+ * validation pass, a row of metrics.csv, curves.png and the last/best checkpoints in the run
+ * directory; early stopping and ReduceLROnPlateau; exact resume from the last checkpoint. */
 #ifndef CNN_TRAIN_TRAINER_H
 #define CNN_TRAIN_TRAINER_H
+#include <signal.h>
 #include <stdio.h>
 #include "models/models.h"
+#include "train/monitor.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 
@@ -16,6 +19,8 @@ typedef struct train_cfg {
     int epochs, batch, eval_batch, threads;
     optim_cfg opt;
     sched_cfg sched;
+    early_stop_cfg early;      /* the best epoch (--monitor), early stopping, restoring the best weights */
+    plateau_cfg plateau;       /* with sched.kind == SCHED_PLATEAU (min lr: sched.min_lr) */
     float label_smoothing;
     int64_t limit;             /* train on the first `limit` training images after the held-out ones */
     int64_t val;               /* hold out the first `val` training images for validation (0: validate on test) */
@@ -27,20 +32,37 @@ typedef struct train_cfg {
     uint64_t seed;
     int progress;              /* -1: detect a terminal */
     FILE *log;                 /* where progress goes (stdout if NULL) */
+    bool quiet;                /* only the first and last lines */
+    bool plot;                 /* write curves.png after every epoch (default on) */
+    /* Continue the run in this directory from its last.safetensors: everything is restored from
+     * it (weights, optimizer, schedule position, monitors, history, data order, random streams),
+     * and of this configuration only epochs (when > 0), threads, workers, data_dir, eval_batch, progress,
+     * log, quiet, plot and stop are used. */
+    const char *resume_dir;
+    /* When it becomes non-zero (a signal handler's flag), stop after the current epoch with the
+     * run saved and resumable. */
+    volatile sig_atomic_t *stop;
 } train_cfg;
 
 typedef struct train_summary {
     int epochs_done;
+    int best_epoch;                            /* by the monitor */
+    bool stopped_early, interrupted;
     double train_loss, train_top1;
     double val_loss, val_top1, val_top5;       /* last epoch */
-    double best_val_top1;
+    double best_val_top1;                      /* the highest of the run, whatever the monitor */
+    int best_val_top1_epoch;
     double test_top1, test_top5;               /* after training, when validation was a held-out split */
     double seconds, images_per_second;
     char run_dir[512];
 } train_summary;
 
 void train_defaults(train_cfg *c);
-/* Loader threads when --workers is not given: 1 for in-memory sets, the cores (at most 8) for files. */
-int data_default_workers(bool files);
+/* Settings that cannot train (ranges, combinations); train_run checks them too. */
+cnn_status train_check(const train_cfg *c);
 cnn_status train_run(const train_cfg *cfg, train_summary *out);
+/* The configuration of the run in run_dir (from its last.safetensors), as train_run would resume
+ * it. Its strings point into *keep, which the caller frees with json_free after use. */
+struct json_value;
+cnn_status train_load_config(const char *run_dir, train_cfg *cfg, struct json_value **keep);
 #endif
