@@ -1,6 +1,6 @@
 /* test_ops_gradcheck.c — every op's backward against central finite differences (gradcheck.h):
- * convolutions of every kind, batch norm, activations, pools, linear, dropout, add, mul,
- * concat, slice, cross-entropy, and a small residual network end to end. */
+ * convolutions of every kind, batch norm, activations, pools (adaptive too), linear, dropout, add,
+ * mul, lerp, concat, slice, cross-entropy, and a small residual network end to end. */
 #include <stdlib.h>
 #include "gradcheck.h"
 #include "nn/blocks.h"
@@ -22,6 +22,14 @@ static int b_maxpool(graph *g, int x, void *ctx) { return op_maxpool(g, x, 2, 2,
 static int b_maxpool_ceil(graph *g, int x, void *ctx) { return op_maxpool(g, x, 3, 2, 1, true); }
 static int b_avgpool(graph *g, int x, void *ctx) { return op_avgpool(g, x, 3, 1, 1, false); }
 static int b_gap(graph *g, int x, void *ctx) { return op_global_avgpool(g, x); }
+static int b_adaptive(graph *g, int x, void *ctx) {
+    const int *o = ctx;
+    return op_adaptive_avgpool(g, op_conv(g, x, "conv", 12, 3, 1), o[0], o[1]);
+}
+static int b_lerp(graph *g, int x, void *ctx) {
+    int a = op_conv(g, x, "conv1", 12, 3, 1), b = op_conv(g, x, "conv2", 12, 3, 1);
+    return op_lerp(g, a, op_tanh(g, b), op_sigmoid(g, b)); /* b feeds two consumers */
+}
 static int b_linear4d(graph *g, int x, void *ctx) { return op_linear(g, op_conv(g, x, "conv", 12, 3, 2), "fc", 7, true); }
 static int b_linear2d(graph *g, int x, void *ctx) {
     int h = op_relu(g, op_linear(g, x, "fc1", 9, true));
@@ -99,6 +107,12 @@ int main(void) {
     gradcheck("maxpool 3x3/2 pad 1 ceil", b_maxpool_ceil, NULL, kinks);
     gradcheck("avgpool 3x3/1 pad 1", b_avgpool, NULL, wide);
     gradcheck("global avgpool", b_gap, NULL, wide);
+    int up[2] = {7, 7}, down[2] = {4, 3};
+    gradcheck("adaptive avgpool 7x6 -> 7x7 (overlapping bins)", b_adaptive, up, small);
+    gradcheck("adaptive avgpool 6x5 -> 4x3", b_adaptive, down, wide);
+    gc_opts tiny = {.batch = 2, .c = 3, .h = 2, .w = 1};
+    gradcheck("adaptive avgpool 2x1 -> 7x7 (repeated cells)", b_adaptive, up, tiny);
+    gradcheck("lerp (highway mix) with a shared input", b_lerp, NULL, small);
     gradcheck("linear on 4-D blocked features", b_linear4d, NULL, small);
     gc_opts flat = {.batch = 3, .c = 10, .h = 1, .w = 1};
     gradcheck("linear, relu, linear on 2-D", b_linear2d, NULL, flat);

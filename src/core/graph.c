@@ -314,6 +314,7 @@ static void init_values(const param *p, uint64_t key, float *v, int64_t n) {
     switch (p->init) {
     case INIT_ZEROS: memset(v, 0, sizeof(float) * n); break;
     case INIT_ONES: for (int64_t i = 0; i < n; i++) v[i] = 1.0f; break;
+    case INIT_CONSTANT: for (int64_t i = 0; i < n; i++) v[i] = p->init_arg; break;
     case INIT_UNIFORM_FAN_IN: {
         float b = 1.0f / sqrtf((float)p->fan_in);
         for (int64_t i = 0; i < n; i++) v[i] = (2.0f * rng_uniform(&r) - 1.0f) * b;

@@ -53,6 +53,7 @@ enum param_init {
     INIT_KAIMING_NORMAL_IN,    /* N(0, 2/fan_in) */
     INIT_NORMAL,               /* N(0, init_arg^2) */
     INIT_UNIFORM,              /* U(-init_arg, init_arg) */
+    INIT_CONSTANT,             /* init_arg everywhere (e.g. a highway gate's negative bias) */
 };
 
 typedef enum param_dtype { PDT_F32, PDT_I64 } param_dtype;

@@ -10,7 +10,9 @@ typedef struct model_cfg {
     int in_c, in_h, in_w;     /* input shape (0: the model's default) */
     int classes;              /* 0: the model's default */
     bool bn;                  /* convnet: batch norm after each convolution (seed 002, part 3.5) */
-    float dropout;            /* convnet: dropout before the last layer; <0: the model's default */
+    float dropout;            /* dropout of convnet, plain/residual, VGG; <0: the model's default */
+    float stochastic_depth;   /* residual families: drop probability of the last block's branch in
+                                 training, rising linearly from 0 at the first block (0: off) */
     uint64_t seed;            /* parameter initialization */
 } model_cfg;
 
@@ -34,4 +36,6 @@ void model_list(FILE *f);
 extern const model_def convnet_models[];
 extern const model_def plain_residual_models[];
 extern const model_def resnet_cifar_models[];
+extern const model_def resnet_models[];
+extern const model_def vgg_models[];
 #endif

@@ -23,12 +23,14 @@ static int build(graph *g, int x, const model_cfg *cfg, int depth, bool residual
         if (table1[i][0] == depth) row = table1[i];
     x = nn_conv_bn(g, x, "conv1", "bn1", 16, 3, 1, true);
     static const int out_c[7] = {16, 32, 32, 64, 64, 128, 128};
-    int b = 0;
+    int b = 0, blocks = 0;
+    for (int r = 0; r < 7; r++) blocks += row[r + 1];
     for (int r = 0; r < 7; r++)
         for (int k = 0; k < row[r + 1]; k++) {
+            nn_res_opts o = {0, nn_drop_rate(cfg->stochastic_depth, b, blocks)};
             graph_pushf(g, "blocks.%d", b++);
             int stride = r % 2 == 1 ? 2 : 1; /* the rows that double the width */
-            x = nn_basic_block(g, x, out_c[r], stride, residual);
+            x = nn_basic_block(g, x, out_c[r], stride, residual, &o);
             graph_pop(g);
         }
     x = op_global_avgpool(g, x);

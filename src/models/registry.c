@@ -4,7 +4,8 @@
 #include "models/models.h"
 #include "ops/ops.h"
 
-static const model_def *const families[] = {convnet_models, plain_residual_models, resnet_cifar_models};
+static const model_def *const families[] = {convnet_models, plain_residual_models, resnet_cifar_models, resnet_models,
+                                            vgg_models};
 
 const model_def *model_at(int i) {
     for (size_t f = 0; f < sizeof families / sizeof *families; f++)
@@ -24,6 +25,12 @@ void model_defaults(model_cfg *cfg) {
     cfg->dropout = -1;
 }
 
+static bool has_drop_path(const graph *g) {
+    for (int i = 0; i < g->nnodes; i++)
+        if (strcmp(g->nodes[i].op->type, "drop_path") == 0) return true;
+    return false;
+}
+
 cnn_status model_build(model_cfg *cfg, graph **out) {
     *out = NULL;
     const model_def *m = model_find(cfg->name);
@@ -37,6 +44,9 @@ cnn_status model_build(model_cfg *cfg, graph **out) {
                         cfg->in_w);
     if (cfg->classes < 2 || cfg->classes > 1000000)
         return cnn_fail(CNN_ERR_ARG, "%s: %d classes (want at least 2)", m->name, cfg->classes);
+    if (!(cfg->stochastic_depth >= 0 && cfg->stochastic_depth < 1))
+        return cnn_fail(CNN_ERR_ARG, "%s: stochastic depth %g is not a drop probability in [0, 1)", m->name,
+                        cfg->stochastic_depth);
     graph *g = graph_new();
     if (!g) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     g->seed = cfg->seed;
@@ -44,6 +54,9 @@ cnn_status model_build(model_cfg *cfg, graph **out) {
     int x = graph_input(g, cfg->in_c, cfg->in_h, cfg->in_w);
     int y = m->build(g, x, cfg, m->arg);
     graph_set_output(g, y, OUTPUT_MAIN, 1.0f);
+    if (graph_ok(g) && cfg->stochastic_depth > 0 && !has_drop_path(g))
+        graph_fail(g, cnn_fail(CNN_ERR_ARG, "%s has no residual branches for stochastic depth (the ResNet families "
+                                            "have)", m->name));
     if (!graph_ok(g)) {
         cnn_status st = cnn_fail_context(g->error, "building %s for input %dx%dx%d", m->name, cfg->in_c, cfg->in_h,
                                          cfg->in_w);

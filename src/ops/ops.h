@@ -33,6 +33,9 @@ int op_silu(graph *g, int x);
 int op_maxpool(graph *g, int x, int k, int stride, int pad, bool ceil_mode);
 int op_avgpool(graph *g, int x, int k, int stride, int pad, bool ceil_mode);
 int op_global_avgpool(graph *g, int x);
+/* Adaptive average pooling to oh×ow as PyTorch's AdaptiveAvgPool2d (bins may overlap or repeat
+ * cells when the input is smaller); the identity when the input already is oh×ow. */
+int op_adaptive_avgpool(graph *g, int x, int oh, int ow);
 
 /* Linear (fully connected) over the flattened c×h×w input; output is plain batch×out. */
 int op_linear(graph *g, int x, const char *name, int out, bool bias);
@@ -47,6 +50,8 @@ int op_drop_path(graph *g, int x, float p);
 int op_add(graph *g, int a, int b);
 /* Elementwise product; b may also be c×1×1 (broadcast over space, as SE's channel weights). */
 int op_mul(graph *g, int a, int b);
+/* a + t·(b − a) elementwise, all three of one shape (torch.lerp; the highway block's gated mix). */
+int op_lerp(graph *g, int a, int b, int t);
 int op_concat(graph *g, const int *xs, int n);
 /* Channels [c0, c1) of x. */
 int op_slice(graph *g, int x, int c0, int c1);
