@@ -122,13 +122,30 @@ def compare(case, ref, out, zero_grad_biases):
         case.failures.append(f"parity_run wrote tensors PyTorch has no counterpart for: {sorted(extra)}")
 
 
-def run_case(label, model, shape, bn, seed, workdir):
-    """(verdict, lines to print, seconds in torch, seconds in cnn.c)."""
+def drop_path_check(case, ref):
+    """Stochastic depth replayed from cnn.c: every scale 0 or 1/(1-p) for its block's p, and blocks both dropped
+    and kept over the training passes (drop path is active in training; evaluation is compared as usual)."""
+    dropped, kept, wrong = ref.pop("drop_path", (None, None, []))
+    if dropped is None:
+        return ""
+    for p, k, scales, keep in wrong[:3]:
+        case.failures.append(f"drop path {k} of training pass {p}: cnn.c's per-sample scales {scales}, expected 0 or "
+                             f"{keep:.6g} (that block's drop probability)")
+    if not dropped or not kept:
+        case.failures.append(f"drop path in training: {dropped} samples dropped, {kept} kept over all blocks and passes")
+    return f"drop path: {dropped} block-samples dropped, {kept} kept in the training passes"
+
+
+def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, dropout=0.0, stochastic_depth=0.0):
+    """(verdict, lines to print, seconds in torch, seconds in cnn.c). With dropout or stochastic depth, PyTorch
+    replays cnn.c's random draws in the training passes (parity_run --masks records them)."""
     c, h, w = shape
     d = os.path.join(workdir, label.replace(" ", "_"))
     t0 = time.time()
-    settings = dict(classes=CLASSES, batch=BATCH, bn=bn, dropout=0.0, steps=STEPS, seed=seed)
-    ref = parity.generate(d, model, c, h, w, **settings)
+    settings = dict(classes=CLASSES, batch=batch, bn=bn, dropout=dropout, steps=steps, seed=seed,
+                    stochastic_depth=stochastic_depth)
+    random_draws = dropout > 0 or stochastic_depth > 0
+    ref = parity.generate(d, model, c, h, w, inputs_only=random_draws, **settings)
     t1 = time.time()
     env = dict(os.environ, OMP_NUM_THREADS="2")
     masks_path = os.path.join(d, "masks.safetensors")
@@ -138,27 +155,33 @@ def run_case(label, model, shape, bn, seed, workdir):
     if r.returncode != 0:
         case.failures.append(f"parity_run exited with {r.returncode}: {r.stderr.strip()}")
         return False, [summary(case)] + case.failures, t1 - t0, t_cnn
+    drawn = parity.load_decisions(masks_path, steps + 1, ("dropout", "drop_path")) if random_draws else {}
+    if random_draws:
+        ref = parity.generate(d, model, c, h, w, replay=drawn, **settings)
     out, _ = sio.load(os.path.join(d, "out.safetensors"))
-    zero_grad_biases = set(torch_models.biases_before_batchnorm(torch_models.build(model, c, h, w, CLASSES, bn=bn)))
+    net = torch_models.build(model, c, h, w, CLASSES, bn=bn, dropout=dropout, stochastic_depth=stochastic_depth)
+    zero_grad_biases = set(torch_models.biases_before_batchnorm(net))
+    notes = [n for n in [drop_path_check(case, ref)] if n]
     compare(case, ref, out, zero_grad_biases)
     if not case.failures:
-        return True, [summary(case)], time.time() - t0 - t_cnn, t_cnn
+        return True, [summary(case)] + notes, time.time() - t0 - t_cnn, t_cnn
     # Replay PyTorch with cnn.c's ReLU decisions (see the top of the file).
-    aligned = parity.generate(os.path.join(d, "aligned"), model, c, h, w,
-                              relu_masks=parity.load_relu_masks(masks_path), **settings)
+    relu = parity.load_decisions(masks_path, steps + 1, ("relu",))
+    aligned = parity.generate(os.path.join(d, "aligned"), model, c, h, w, replay=dict(drawn, **relu), **settings)
     flips = aligned.pop("relu_flips")
     replay = Case(label)
+    drop_path_check(replay, aligned)
     compare(replay, aligned, out, zero_grad_biases)
     far = [f for f in flips if not f[3] <= KINK_MARGIN]
     closest = max((f[3] for f in flips), default=0.0)
     flip_note = (f"ReLU decisions that differ from PyTorch's: {sum(f[2] for f in flips)} elements in {len(flips)} "
-                 f"ReLU calls of {STEPS + 1} training passes, the farthest from the kink at {closest:.1e} of the "
+                 f"ReLU calls of {steps + 1} training passes, the farthest from the kink at {closest:.1e} of the "
                  f"tensor's max |x| (margin {KINK_MARGIN:g})")
     if not replay.failures and not far:
         return True, [summary(replay) + "   (PyTorch replaying cnn.c's ReLU decisions)", flip_note,
-                      "against PyTorch's own decisions: " + summary(case)], time.time() - t0 - t_cnn, t_cnn
+                      "against PyTorch's own decisions: " + summary(case)] + notes, time.time() - t0 - t_cnn, t_cnn
     lines = [summary(case), flip_note + (": more than rounding" if far else ""),
-             "with cnn.c's ReLU decisions replayed: " + summary(replay)]
+             "with cnn.c's ReLU decisions replayed: " + summary(replay)] + notes
     lines += [f"first ReLU decision far from the kink: training pass {p}, ReLU call {k}: {n} elements, |x| up to "
               f"{r:.1e} of the tensor's max" for p, k, n, r in far[:1]]
     return False, lines + case.failures, time.time() - t0 - t_cnn, t_cnn

@@ -153,6 +153,8 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
         {"input", OPT_SHAPE, input, "CxHxW", "input shape (default: the model's)"},
         {"classes", OPT_INT, &a->model.classes, "N", "classes (default: the model's)", 2, 1000000},
         {"bn", OPT_FLAG, &a->model.bn, NULL, "convnet: batch norm after each convolution"},
+        {"stochastic-depth", OPT_FLOAT, &a->model.stochastic_depth, "P",
+         "residual nets: stochastic depth, drop probability of the last block (linear from 0; 0: off)", 0, 0.95},
         {"batch-size", OPT_INT, &a->batch, "N", "images per step", 1, 65536},
         {"steps", OPT_INT, &a->steps, "N", "timed steps", 1, 1000000},
         {"warmup", OPT_INT, &a->warmup, "N", "untimed steps first", 0, 1000000},

@@ -47,7 +47,9 @@ int cmd_summary_options(int argc, char **argv, model_cfg *out, bool *layers_out,
         {"input", OPT_SHAPE, input, "CxHxW", "input shape (default: the model's)"},
         {"classes", OPT_INT, &m.classes, "N", "classes (default: the model's)", 2, 1000000},
         {"bn", OPT_FLAG, &m.bn, NULL, "convnet: batch norm after each convolution"},
-        {"dropout", OPT_FLOAT, &m.dropout, "P", "convnet: dropout before the classifier", -1, 0.99},
+        {"dropout", OPT_FLOAT, &m.dropout, "P", "dropout of the classifier (-1: the model's default)", -1, 0.99},
+        {"stochastic-depth", OPT_FLOAT, &m.stochastic_depth, "P",
+         "residual nets: stochastic depth, drop probability of the last block (linear from 0; 0: off)", 0, 0.95},
         {"layers", OPT_FLAG, &layers, NULL, "print every layer (--no-layers: totals only)"},
     };
     int n = sizeof o / sizeof *o, npos;

@@ -47,43 +47,90 @@ def perturb_batchnorm(model, gen):
                 m.num_batches_tracked.fill_(7)
 
 
-class ReluDecisions:
-    """Replays given ReLU decisions in training passes: forward hooks on every nn.ReLU replace relu(x) by
-    x * mask, whose gradient is mask * dy, as a ReLU with that mask. masks[p][k] is the k-th ReLU call of
-    training pass p. Records where a decision differs from PyTorch's own sign of x, and how close to the
-    kink that x is: (pass, k, count, max |x| over the differing elements / max |x| of the tensor)."""
+class Replay:
+    """Replays cnn.c's decisions of one kind in training passes: a forward hook on every module of that kind
+    replaces its output by what the decision gives. decisions[p][k] is for the k-th call of training pass p
+    (tests/progs/parity_run --masks writes them in that order)."""
 
-    def __init__(self, model, masks):
-        self.masks, self.pass_, self.k, self.flips = masks, None, 0, []
+    module_type = None
+
+    def __init__(self, model, decisions):
+        self.decisions, self.pass_, self.k = decisions, None, 0
         for m in model.modules():
-            if isinstance(m, nn.ReLU):
+            if isinstance(m, self.module_type):
                 m.register_forward_hook(self.hook)
 
     def start(self, pass_):
         self.pass_, self.k = pass_, 0
 
     def stop(self):
-        if self.pass_ is not None and self.k != len(self.masks[self.pass_]):
-            raise ValueError(f"training pass {self.pass_}: {self.k} ReLU calls, {len(self.masks[self.pass_])} masks")
+        if self.pass_ is not None and self.k != len(self.decisions[self.pass_]):
+            raise ValueError(f"{type(self).__name__}, training pass {self.pass_}: {self.k} calls, "
+                             f"{len(self.decisions[self.pass_])} decisions")
         self.pass_ = None
 
     def hook(self, module, inputs, output):
         if self.pass_ is None:
             return None
-        x = inputs[0]
-        if self.k >= len(self.masks[self.pass_]):
-            raise ValueError(f"training pass {self.pass_}: more ReLU calls than the {self.k} masks")
-        mask = self.masks[self.pass_][self.k].to(torch.bool)
-        if mask.numel() == x.numel():
-            mask = mask.reshape(x.shape)  # cnn.c's linear outputs are batch×c×1×1
-        else:
-            raise ValueError(f"pass {self.pass_} ReLU {self.k}: mask {list(mask.shape)}, input {list(x.shape)}")
+        if self.k >= len(self.decisions[self.pass_]):
+            raise ValueError(f"{type(self).__name__}, training pass {self.pass_}: more calls than the {self.k} decisions")
+        d = self.decisions[self.pass_][self.k]
+        self.k += 1
+        return self.apply(module, inputs[0], d)
+
+
+class ReluDecisions(Replay):
+    """ReLU decisions: relu(x) becomes x * mask, whose gradient is mask * dy, as a ReLU with that mask. Records
+    where a decision differs from PyTorch's own sign of x, and how close to the kink that x is: (pass, k, count,
+    max |x| over the differing elements / max |x| of the tensor)."""
+
+    module_type = nn.ReLU
+
+    def __init__(self, model, masks):
+        super().__init__(model, masks)
+        self.flips = []
+
+    def apply(self, module, x, mask):
+        mask = mask.to(torch.bool)
+        if mask.numel() != x.numel():
+            raise ValueError(f"pass {self.pass_} ReLU {self.k - 1}: mask {list(mask.shape)}, input {list(x.shape)}")
+        mask = mask.reshape(x.shape)  # cnn.c's linear outputs are batch×c×1×1
         differ = (x > 0) != mask
         if differ.any():
             scale = x.detach().abs().max().item()
-            self.flips.append((self.pass_, self.k, int(differ.sum()), x.detach()[differ].abs().max().item() / scale))
-        self.k += 1
+            self.flips.append((self.pass_, self.k - 1, int(differ.sum()), x.detach()[differ].abs().max().item() / scale))
         return x * mask.to(x.dtype)
+
+
+class DropoutDecisions(Replay):
+    """cnn.c's dropout masks (1: kept): x * mask / (1 - p), PyTorch's inverted dropout with that mask."""
+
+    module_type = nn.Dropout
+
+    def apply(self, module, x, mask):
+        return x * mask.reshape(x.shape).to(x.dtype) / (1 - module.p)
+
+
+class DropPathDecisions(Replay):
+    """cnn.c's stochastic depth, one scale per sample: x * scale. Each scale must be 0 or 1/(1-p) for the
+    module's own p (the linear rule of torch_models.drop_rates); the others are listed in .wrong."""
+
+    module_type = torch_models.DropPath
+
+    def __init__(self, model, scales):
+        super().__init__(model, scales)
+        self.wrong, self.dropped, self.kept = [], 0, 0
+
+    def apply(self, module, x, scale):
+        keep = 1 / (1 - module.p)
+        dropped, kept = scale == 0, (scale.double() - keep).abs() <= 1e-6 * keep
+        self.dropped, self.kept = self.dropped + int(dropped.sum()), self.kept + int(kept.sum())
+        if not bool((dropped | kept).all()):
+            self.wrong.append((self.pass_, self.k - 1, scale.tolist(), keep))
+        return x * scale.to(x.dtype).reshape(-1, 1, 1, 1)
+
+
+REPLAYS = {"relu": ReluDecisions, "dropout": DropoutDecisions, "drop_path": DropPathDecisions}
 
 
 def buffers_of(model):
@@ -95,36 +142,44 @@ def f32(t):
 
 
 def generate(out, model_name, in_c, h, w, classes=10, batch=8, bn=False, dropout=0.0, steps=3, lr=0.1,
-             momentum=0.9, weight_decay=5e-4, seed=0, perturb=True, dtype=torch.float32, relu_masks=None):
+             momentum=0.9, weight_decay=5e-4, seed=0, perturb=True, dtype=torch.float32, replay=None,
+             stochastic_depth=0.0, inputs_only=False):
     """Write weights/batch/ref safetensors into `out` and return the reference dict. dtype=torch.float64
     computes the reference in double precision from the same float32 weights and batch (to tell, when
-    cnn.c and PyTorch's float32 differ, which of the two is off). relu_masks (a list per training pass of
-    the ReLU decisions, as tests/progs/parity_run --masks writes them) replays those decisions; the
-    differences from PyTorch's own are then in ref["relu_flips"] (a list, not saved)."""
+    cnn.c and PyTorch's float32 differ, which of the two is off). replay: {kind: a list per training pass of
+    cnn.c's decisions} for kinds of REPLAYS, as load_decisions reads parity_run --masks; they are replayed in
+    the training passes. With ReLU decisions, the differences from PyTorch's own are in ref["relu_flips"];
+    with drop-path scales, ref["drop_path"] = (dropped, kept, wrong) counts samples and lists the scales that
+    are not 0 or 1/(1-p) (neither saved). Dropout and stochastic depth draw at random in training, so a
+    comparison with cnn.c must replay cnn.c's draws: inputs_only writes weights and batch and returns None."""
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    model = torch_models.build(model_name, in_c, h, w, classes, bn=bn, dropout=dropout)
+    model = torch_models.build(model_name, in_c, h, w, classes, bn=bn, dropout=dropout,
+                               stochastic_depth=stochastic_depth)
     if perturb:
         perturb_batchnorm(model, gen)
     safetensors_io.save(os.path.join(out, "weights.safetensors"), {k: f32(v) for k, v in model.state_dict().items()})
     x = torch.randn(batch, in_c, h, w, generator=gen)
     y = torch.randint(0, classes, (batch,), generator=gen, dtype=torch.int64)
     meta = {"model": model_name, "bn": str(int(bn)), "dropout": repr(float(dropout)), "classes": str(classes),
-            "steps": str(steps), "lr": repr(lr), "momentum": repr(momentum), "weight_decay": repr(weight_decay)}
+            "steps": str(steps), "lr": repr(lr), "momentum": repr(momentum), "weight_decay": repr(weight_decay),
+            "stochastic_depth": repr(float(stochastic_depth))}
     safetensors_io.save(os.path.join(out, "batch.safetensors"), {"input": x, "labels": y}, meta)
+    if inputs_only:
+        return None
 
     model = model.to(dtype)
     x = x.to(dtype)
     ref = {}
-    decisions = ReluDecisions(model, relu_masks) if relu_masks is not None else None
+    replays = [REPLAYS[kind](model, d) for kind, d in (replay or {}).items()]
 
     def train_forward(pass_):
-        if decisions:
-            decisions.start(pass_)
+        for r in replays:
+            r.start(pass_)
         logits = model(x)
-        if decisions:
-            decisions.stop()
+        for r in replays:
+            r.stop()
         return logits
 
     model.train()
@@ -153,19 +208,24 @@ def generate(out, model_name, in_c, h, w, classes=10, batch=8, bn=False, dropout
     with torch.no_grad():
         ref["eval_logits"] = f32(model(x))
     safetensors_io.save(os.path.join(out, "ref.safetensors"), ref)
-    if decisions:
-        ref["relu_flips"] = decisions.flips
+    for r in replays:
+        if isinstance(r, ReluDecisions):
+            ref["relu_flips"] = r.flips
+        elif isinstance(r, DropPathDecisions):
+            ref["drop_path"] = (r.dropped, r.kept, r.wrong)
     return ref
 
 
-def load_relu_masks(path):
-    """parity_run's --masks file as a list per training pass of the ReLU masks in call order."""
+def load_decisions(path, passes, kinds=tuple(REPLAYS)):
+    """parity_run's --masks file as {kind: a list per training pass (0..passes-1) of the decisions in call
+    order}, for the given kinds (a model without such ops gets empty lists)."""
     tensors, _ = safetensors_io.load(path)
-    passes = {}
+    found = {kind: [{} for _ in range(passes)] for kind in kinds}
     for name, t in tensors.items():
-        _, p, k = name.split(".")
-        passes.setdefault(int(p), {})[int(k)] = t
-    return [[passes[p][k] for k in sorted(passes[p])] for p in sorted(passes)]
+        kind, p, k = name.split(".")
+        if kind in found:
+            found[kind][int(p)][int(k)] = t
+    return {kind: [[d[k] for k in sorted(d)] for d in per_pass] for kind, per_pass in found.items()}
 
 
 def parse_shape(s):
@@ -183,6 +243,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--bn", action="store_true", help="convnet: batch norm after each convolution")
     ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--stochastic-depth", type=float, default=0.0, help="the last residual block's drop probability")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--momentum", type=float, default=0.9)
@@ -194,7 +255,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     c, h, w = a.input
     ref = generate(a.out, a.model, c, h, w, a.classes, a.batch, a.bn, a.dropout, a.steps, a.lr, a.momentum,
-                   a.weight_decay, a.seed, not a.no_perturb, torch.float64 if a.float64 else torch.float32)
+                   a.weight_decay, a.seed, not a.no_perturb, torch.float64 if a.float64 else torch.float32,
+                   stochastic_depth=a.stochastic_depth)
     print(f"{a.model}: loss {ref['loss'].item():.6f}, SGD losses {[round(v, 6) for v in ref['sgd_losses'].tolist()]}, "
           f"wrote {a.out}/{{weights,batch,ref}}.safetensors")
 

@@ -7,8 +7,16 @@ and the same initialization rules. One class per family; `build` maps cnn.c's mo
     import torch_models
     model = torch_models.build("resnet20", 3, 32, 32, 10)
     model = torch_models.build("convnet", 1, 28, 28, 10, bn=True, dropout=0.5)
+    model = torch_models.build("resnet50", 3, 64, 64, 10)          # torchvision's own, its own init
+    model = torch_models.build("resnet110", 3, 32, 32, 10, stochastic_depth=0.5)
+
+torchvision's models (resnet18..152, resnext50_32x4d, wide_resnet50_2, vgg11..19[_bn]) are torchvision's
+constructors and initialization, adapted to the input as cnn.c adapts them (see torchvision_model). The other
+residual families (pre-activation, squeeze-and-excitation, highway, stochastic depth) are defined here.
+Every ReLU is an nn.ReLU module called once per use and never in place (the parity tests hook them).
 """
 import torch
+import torchvision
 from torch import nn
 
 
@@ -39,12 +47,43 @@ class ConvNet(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
+class DropPath(nn.Module):
+    """Stochastic depth on a residual branch (cnn.c's op_drop_path): torchvision.ops.StochasticDepth(p, "row"),
+    whole samples dropped with probability p in training and survivors scaled by 1/(1-p); identity in eval."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return torchvision.ops.stochastic_depth(x, self.p, "row", self.training)
+
+
+def drop_rates(last, n):
+    """Stochastic depth's linear rule (src/nn/blocks.c nn_drop_rate): 0 at the first of n blocks, `last` at the last."""
+    return [last * i / (n - 1) if n > 1 else last for i in range(n)]
+
+
+def residual_tail(block, channels, se_reduction=0, drop=0.0):
+    """Give a residual block what cnn.c's blocks do to their branch before the sum (src/nn/blocks.c merge):
+    block.se, torchvision's SqueezeExcitation (1×1 convs fc1/fc2, PyTorch's default init) when se_reduction > 0,
+    and block.drop_path (stochastic depth) when drop > 0; apply_tail(block, y) applies them in that order."""
+    block.se = torchvision.ops.SqueezeExcitation(channels, max(1, channels // se_reduction)) if se_reduction else None
+    block.drop_path = DropPath(drop) if drop > 0 else None
+
+
+def apply_tail(block, y):
+    if block.se is not None:
+        y = block.se(y)
+    return block.drop_path(y) if block.drop_path is not None else y
+
+
 class BasicBlock(nn.Module):
     """He et al.'s basic block (src/nn/blocks.c nn_basic_block): conv3x3(stride)-BN-ReLU-conv3x3-BN,
     plus the input or a 1×1 conv + BN projection (downsample.0/1) where the shape changes, then ReLU.
-    residual=False: the plain block, no shortcut at all."""
+    residual=False: the plain block, no shortcut at all. se_reduction/drop: see residual_tail."""
 
-    def __init__(self, in_c, out_c, stride=1, residual=True):
+    def __init__(self, in_c, out_c, stride=1, residual=True, se_reduction=0, drop=0.0):
         super().__init__()
         self.residual = residual
         self.conv1 = nn.Conv2d(in_c, out_c, 3, stride, 1, bias=False)
@@ -55,12 +94,67 @@ class BasicBlock(nn.Module):
         self.downsample = None
         if residual and (stride != 1 or in_c != out_c):
             self.downsample = nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride, 0, bias=False), nn.BatchNorm2d(out_c))
+        residual_tail(self, out_c, se_reduction, drop)
 
     def forward(self, x):
         y = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
         if self.residual:
-            y = y + (self.downsample(x) if self.downsample is not None else x)
+            y = apply_tail(self, y) + (self.downsample(x) if self.downsample is not None else x)
         return self.relu(y)
+
+
+class PreActBlock(nn.Module):
+    """The pre-activation block of He et al. 2016, "Identity mappings" (src/nn/blocks.c nn_preact_block):
+    a = ReLU(bn1(x)); conv1 3×3 (stride), bn2, ReLU, conv2 3×3; plus x, or a 1×1 conv downsample.0 of a
+    where the shape changes; nothing after the sum."""
+
+    def __init__(self, in_c, out_c, stride=1, se_reduction=0, drop=0.0):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_c)
+        self.relu = nn.ReLU()
+        self.conv1 = nn.Conv2d(in_c, out_c, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_c)
+        self.conv2 = nn.Conv2d(out_c, out_c, 3, 1, 1, bias=False)
+        self.downsample = None
+        if stride != 1 or in_c != out_c:
+            self.downsample = nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride, 0, bias=False))
+        residual_tail(self, out_c, se_reduction, drop)
+
+    def forward(self, x):
+        a = self.relu(self.bn1(x))
+        y = self.conv2(self.relu(self.bn2(self.conv1(a))))
+        return apply_tail(self, y) + (self.downsample(a) if self.downsample is not None else x)
+
+
+class HighwayBlock(nn.Module):
+    """The gated block of highway20 (src/nn/blocks.c nn_highway_block): F = BasicBlock's branch, carry = x or
+    its conv + BN projection, T = sigmoid(gate(x)) with gate a 1×1 conv with bias (the block's stride), output
+    ReLU(F·T + carry·(1 − T)). The gate has PyTorch's default conv init and its bias starts at GATE_BIAS."""
+
+    GATE_BIAS = -1.0
+
+    def __init__(self, in_c, out_c, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_c, out_c, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_c)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(out_c, out_c, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_c)
+        self.downsample = None
+        if stride != 1 or in_c != out_c:
+            self.downsample = nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride, 0, bias=False), nn.BatchNorm2d(out_c))
+        self.gate = nn.Conv2d(in_c, out_c, 1, stride, 0, bias=True)
+        self.reset_gate()
+
+    def reset_gate(self):
+        self.gate.reset_parameters()
+        nn.init.constant_(self.gate.bias, self.GATE_BIAS)
+
+    def forward(self, x):
+        f = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        carry = self.downsample(x) if self.downsample is not None else x
+        t = torch.sigmoid(self.gate(x))
+        return self.relu(f * t + carry * (1 - t))
 
 
 def torchvision_init(model):
@@ -89,15 +183,16 @@ class PlainResidualNet(nn.Module):
     }
     OUT_C = (16, 32, 32, 64, 64, 128, 128)
 
-    def __init__(self, depth, residual, in_c=3, classes=10, dropout=0.5):
+    def __init__(self, depth, residual, in_c=3, classes=10, dropout=0.5, stochastic_depth=0.0):
         super().__init__()
         self.conv1 = nn.Conv2d(in_c, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU()
         blocks, c = [], 16
+        drops = iter(drop_rates(stochastic_depth, sum(self.TABLE1[depth])))
         for row, count in enumerate(self.TABLE1[depth]):
             for _ in range(count):
-                blocks.append(BasicBlock(c, self.OUT_C[row], 2 if row % 2 == 1 else 1, residual))
+                blocks.append(BasicBlock(c, self.OUT_C[row], 2 if row % 2 == 1 else 1, residual, drop=next(drops)))
                 c = self.OUT_C[row]
         self.blocks = nn.Sequential(*blocks)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -111,43 +206,172 @@ class PlainResidualNet(nn.Module):
 
 
 class ResNetCifar(nn.Module):
-    """The CIFAR ResNets of He et al. (src/models/resnet_cifar.c): conv1/bn1 3×3 to 16 channels, layer1..3
-    of n basic blocks at 16, 32, 64 channels (depth 6n+2; the first block of layer2/3 has stride 2 and a
-    projection shortcut), global average pooling, fc. Names as torchvision's ResNet."""
+    """The CIFAR layout of He et al. (src/models/resnet_cifar.c): conv1 3×3 to 16 channels, layer1..3 of n blocks
+    at 16, 32, 64 channels (depth 6n+2; the first block of layer2/3 has stride 2 and a projection shortcut),
+    global average pooling, fc. Names as torchvision's ResNet. kind: "basic" (resnetN), "se" (se_resnetN,
+    reduction 16), "preact" (preact_resnetN: conv1 alone as the stem, a final BN-ReLU named bn) or "highway"
+    (highway20). stochastic_depth: the last block's drop probability, linear from 0 at the first block."""
 
-    def __init__(self, depth, in_c=3, classes=10):
+    def __init__(self, depth, in_c=3, classes=10, kind="basic", stochastic_depth=0.0):
         super().__init__()
         n = (depth - 2) // 6
+        self.kind = kind
         self.conv1 = nn.Conv2d(in_c, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
+        if kind != "preact":
+            self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU()
-        c = 16
+        c, drops = 16, iter(drop_rates(stochastic_depth, 3 * n))
         for s, width in enumerate((16, 32, 64)):
             blocks = []
             for b in range(n):
-                blocks.append(BasicBlock(c, width, 2 if s > 0 and b == 0 else 1))
+                stride = 2 if s > 0 and b == 0 else 1
+                if kind == "highway":
+                    blocks.append(HighwayBlock(c, width, stride))
+                elif kind == "preact":
+                    blocks.append(PreActBlock(c, width, stride, drop=next(drops)))
+                else:
+                    blocks.append(BasicBlock(c, width, stride, se_reduction=16 if kind == "se" else 0, drop=next(drops)))
                 c = width
             setattr(self, f"layer{s + 1}", nn.Sequential(*blocks))
+        if kind == "preact":
+            self.bn = nn.BatchNorm2d(64)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(64, classes)
         torchvision_init(self)
+        reset_special(self)
 
     def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.conv1(x)
+        if self.kind != "preact":
+            x = self.relu(self.bn1(x))
         x = self.layer3(self.layer2(self.layer1(x)))
+        if self.kind == "preact":
+            x = self.relu(self.bn(x))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def build(name, in_c, h, w, classes, bn=False, dropout=0.0):
+def reset_special(model):
+    """After torchvision_init (which gives every conv kaiming init): SE convs back to PyTorch's default, highway
+    gates to theirs, as cnn.c initializes them."""
+    for m in model.modules():
+        if isinstance(m, torchvision.ops.SqueezeExcitation):
+            m.fc1.reset_parameters()
+            m.fc2.reset_parameters()
+        elif isinstance(m, HighwayBlock):
+            m.reset_gate()
+
+
+class PreActResNet18(nn.Module):
+    """Pre-activation ResNet-18 in the ImageNet layout (src/models/resnet.c): conv1 (7×7/2 and a 3×3/2 max pool,
+    or the small stem, see torchvision_model) without BN-ReLU (the first block pre-activates it), layer1..4 of
+    two PreActBlocks at 64..512 channels (strides 1, 2, 2, 2), a final BN-ReLU named bn, pooling, fc."""
+
+    def __init__(self, in_c=3, h=224, w=224, classes=1000, stochastic_depth=0.0):
+        super().__init__()
+        small = small_input(h, w)
+        self.conv1 = nn.Conv2d(in_c, 64, 3 if small else 7, 1 if small else 2, 1 if small else 3, bias=False)
+        self.maxpool = nn.Identity() if small else nn.MaxPool2d(3, 2, 1)
+        c, drops = 64, iter(drop_rates(stochastic_depth, 8))
+        for layer in range(4):
+            width = 64 << layer
+            first = PreActBlock(c, width, 2 if layer else 1, drop=next(drops))
+            setattr(self, f"layer{layer + 1}", nn.Sequential(first, PreActBlock(width, width, drop=next(drops))))
+            c = width
+        self.bn = nn.BatchNorm2d(512)
+        self.relu = nn.ReLU()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, classes)
+        torchvision_init(self)
+
+    def forward(self, x):
+        x = self.maxpool(self.conv1(x))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(self.relu(self.bn(x))), 1))
+
+
+class SEBottleneck(torchvision.models.resnet.Bottleneck):
+    """torchvision's Bottleneck with squeeze-and-excitation (reduction 16) on the branch after bn3, before the
+    sum (Hu et al.): se_resnet50 is torchvision's ResNet built from these blocks."""
+
+    def __init__(self, inplanes, planes, *args, **kwargs):
+        super().__init__(inplanes, planes, *args, **kwargs)
+        residual_tail(self, planes * self.expansion, se_reduction=16)
+
+    def forward(self, x):
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.relu(self.bn2(self.conv2(y)))
+        y = apply_tail(self, self.bn3(self.conv3(y)))
+        return self.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+TORCHVISION = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2",
+               "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")
+
+
+def small_input(h, w):
+    """cnn.c's rule (src/models/resnet.c): below 64×64 the ImageNet ResNets get a 3×3 stride-1 stem, no max pool."""
+    return h < 64 or w < 64
+
+
+def torchvision_model(name, in_c=3, h=224, w=224, classes=1000, dropout=0.5):
+    """torchvision's model as cnn.c builds it for in_c×h×w: torchvision's constructor and initialization; then
+    a first conv for in_c ≠ 3 channels (initialized as torchvision's); below 64×64 a ResNet's conv1 is 3×3
+    stride 1 and its max pool an identity; a VGG max pool whose input is under 2×2 (it would output nothing)
+    is an identity (src/models/vgg.c). ReLUs are made not in place."""
+    ctor = getattr(torchvision.models, name)
+    if name == "se_resnet50":
+        model = torchvision.models.resnet.ResNet(SEBottleneck, [3, 4, 6, 3], num_classes=classes)
+        reset_special(model)
+    elif name.startswith("vgg"):
+        model = ctor(num_classes=classes, dropout=dropout)
+    else:
+        model = ctor(num_classes=classes)
+    if name.startswith("vgg"):
+        layers = model.features
+        if in_c != 3:
+            layers[0] = nn.Conv2d(in_c, 64, 3, padding=1)
+            nn.init.kaiming_normal_(layers[0].weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(layers[0].bias)
+        for i, m in enumerate(layers):
+            if isinstance(m, nn.MaxPool2d):
+                if h < 2 or w < 2:
+                    layers[i] = nn.Identity()
+                else:
+                    h, w = h // 2, w // 2
+    else:
+        small = small_input(h, w)
+        if small or in_c != 3:
+            model.conv1 = nn.Conv2d(in_c, 64, 3 if small else 7, 1 if small else 2, 1 if small else 3, bias=False)
+            nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+        if small:
+            model.maxpool = nn.Identity()
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    return model
+
+
+def build(name, in_c, h, w, classes, bn=False, dropout=0.0, stochastic_depth=0.0):
     """The PyTorch twin of cnn.c's model `name` for inputs in_c×h×w. bn applies to convnet only; dropout
-    to convnet (a layer only when > 0) and plain/residual (always a layer, as in cnn.c)."""
+    to convnet (a layer only when > 0), plain/residual and VGG (always layers, as in cnn.c); stochastic_depth
+    to the residual families."""
     if name == "convnet":
         return ConvNet(in_c, h, w, classes, bn=bn, dropout=dropout)
     for prefix, residual in (("plain", False), ("residual", True)):
         if name.startswith(prefix) and name[len(prefix):].isdigit() and int(name[len(prefix):]) in PlainResidualNet.TABLE1:
-            return PlainResidualNet(int(name[len(prefix):]), residual, in_c, classes, dropout)
-    if name.startswith("resnet") and name[6:] in ("20", "32", "44", "56", "110"):
-        return ResNetCifar(int(name[6:]), in_c, classes)
+            return PlainResidualNet(int(name[len(prefix):]), residual, in_c, classes, dropout, stochastic_depth)
+    cifar = {f"resnet{d}": (d, "basic") for d in (20, 32, 44, 56, 110)}
+    cifar.update({f"se_resnet{d}": (d, "se") for d in (20, 56)})
+    cifar.update({f"preact_resnet{d}": (d, "preact") for d in (20, 56, 110)})
+    cifar["highway20"] = (20, "highway")
+    if name in cifar:
+        return ResNetCifar(cifar[name][0], in_c, classes, cifar[name][1], stochastic_depth)
+    if name == "preact_resnet18":
+        return PreActResNet18(in_c, h, w, classes, stochastic_depth)
+    if stochastic_depth:
+        raise ValueError(f"{name}: stochastic depth is defined here for the CIFAR layouts and preact_resnet18 only")
+    if name in TORCHVISION or name == "se_resnet50":
+        return torchvision_model(name, in_c, h, w, classes, dropout=dropout)
     raise ValueError(f"unknown model {name!r}")
 
 

@@ -54,6 +54,8 @@ static cnn_status meta_json(const ckpt_info *info, const char *train_json, char 
     json_write_bool(&w, info->model.bn);
     json_write_key(&w, "dropout");
     json_write_number(&w, info->model.dropout);
+    json_write_key(&w, "stochastic_depth");
+    json_write_number(&w, info->model.stochastic_depth);
     json_end_object(&w);
     json_write_key(&w, "data");
     json_begin_object(&w);
@@ -160,6 +162,16 @@ static cnn_status meta_int(const char *path, const json_value *o, const char *ke
     return CNN_OK;
 }
 
+/* A number in [lo, hi); absent leaves *out as it is. */
+static cnn_status meta_float(const char *path, const json_value *o, const char *key, double lo, double hi, float *out) {
+    const json_value *v = json_get(o, key);
+    if (!v) return CNN_OK;
+    if (v->type != JSON_NUMBER || !(v->number >= lo && v->number < hi))
+        return cnn_fail(CNN_ERR_FORMAT, "%s: metadata %s is not a number in [%g, %g)", path, key, lo, hi);
+    *out = (float)v->number;
+    return CNN_OK;
+}
+
 /* A string member that fits buf (cap bytes with the NUL); absent leaves buf as it is. */
 static cnn_status meta_string(const char *path, const json_value *o, const char *key, char *buf, size_t cap, bool required) {
     const json_value *v = json_get(o, key);
@@ -191,13 +203,11 @@ static cnn_status meta_model(const char *path, const json_value *model, ckpt_inf
         *dims[i] = (int)d->integer;
     }
     CNN_TRY(meta_int(path, model, "classes", 2, 1000000, &info->model.classes));
-    const json_value *bn = json_get(model, "bn"), *dropout = json_get(model, "dropout");
+    const json_value *bn = json_get(model, "bn");
     if (bn && bn->type != JSON_BOOL) return cnn_fail(CNN_ERR_FORMAT, "%s: metadata bn is not true or false", path);
     info->model.bn = bn && bn->boolean;
-    if (dropout && (dropout->type != JSON_NUMBER || !(dropout->number >= -1 && dropout->number < 1)))
-        return cnn_fail(CNN_ERR_FORMAT, "%s: metadata dropout is not a number in [-1, 1)", path);
-    if (dropout) info->model.dropout = (float)dropout->number;
-    return CNN_OK;
+    CNN_TRY(meta_float(path, model, "dropout", -1, 1, &info->model.dropout));
+    return meta_float(path, model, "stochastic_depth", 0, 1, &info->model.stochastic_depth);
 }
 
 static cnn_status meta_class_names(const char *path, const json_value *names, ckpt_info *info) {

@@ -7,12 +7,14 @@
  *       (strict), results to FILE (default DIR/out.safetensors): logits, loss, grad.<param>,
  *       stats.<buffer>, sgd_losses, final.<param>, eval_logits (evaluation plan) and
  *       eval_logits.train_plan (evaluation pass of the training plan); --save-ckpt saves the model after
- *       the SGD steps, optimizer state included, with ckpt_save. --masks FILE writes the decision of every
- *       ReLU in every training pass, "relu.<pass>.<k>" (U8, 1 where the input is > 0; pass 0 is the first
- *       forward, pass s the forward of SGD step s; k counts ReLUs in execution order, fused ones
- *       included, their decision read from the fused op's output): where a
- *       pre-activation lies within rounding of zero, the two float32 implementations may decide
- *       differently, and the test then replays PyTorch with these decisions (see test_parity_torch.py).
+ *       the SGD steps, optimizer state included, with ckpt_save. Metadata "stochastic_depth" (optional)
+ *       sets the model's. --masks FILE writes the decisions of every training pass (pass 0 is the first
+ *       forward, pass s the forward of SGD step s; k counts the ops of a kind in execution order):
+ *       "relu.<pass>.<k>" (U8, 1 where the input is > 0; fused ReLUs included, read from the fused op's
+ *       output): where a pre-activation lies within rounding of zero, the two float32 implementations may
+ *       decide differently, and the test then replays PyTorch with these decisions (see
+ *       test_parity_torch.py); "dropout.<pass>.<k>" (U8, 1 where kept) and "drop_path.<pass>.<k>" (U8 per
+ *       sample, 1 where kept), cnn.c's random draws, which PyTorch replays to compute the same passes.
  *   parity_run --eval-ckpt CKPT --batch FILE --out FILE
  *       eval_logits of the model ckpt_load_model builds from CKPT, on the input of FILE. */
 #include <stdio.h>
@@ -85,36 +87,51 @@ static cnn_status add_params(outputs *o, const graph *g, const char *prefix, enu
     return CNN_OK;
 }
 
-/* ReLU decisions of the training passes, recorded by a plan hook after each ReLU's forward. */
-typedef struct relu_masks {
-    outputs *o;   /* NULL: not recorded */
-    int pass, k;
-    cnn_status st;
-} relu_masks;
+/* The decisions of the training passes, recorded by a plan hook after each op's forward and read
+ * from its output (ops may run in place): ReLU (U8, output > 0; a ReLU runs on its own or fused into
+ * the op before it, batch norm or add), dropout (U8, element kept) and drop path (U8 per sample, kept),
+ * named "<kind>.<pass>.<k>", k counting that kind's ops in execution order. */
+enum { RELU, DROPOUT, DROP_PATH, KINDS };
+static const char *const kind_names[KINDS] = {"relu", "dropout", "drop_path"};
 
-static void record_relu(plan *p, int nid, bool backward, void *ctx) {
-    relu_masks *m = ctx;
+typedef struct decisions {
+    outputs *o;   /* NULL: not recorded */
+    int pass, k[KINDS];
+    cnn_status st;
+} decisions;
+
+static int decision_kind(plan *p, int nid) {
+    const char *type = plan_graph(p)->nodes[nid].op->type;
+    if (!strcmp(type, "relu") || (plan_fused(p, nid) & FUSED_RELU)) return RELU;
+    return !strcmp(type, "dropout") ? DROPOUT : !strcmp(type, "drop_path") ? DROP_PATH : KINDS;
+}
+
+static void record_decision(plan *p, int nid, bool backward, void *ctx) {
+    decisions *m = ctx;
     const graph *g = plan_graph(p);
-    /* a ReLU runs on its own or fused into the op before it (batch norm, add) */
-    bool relu = !strcmp(g->nodes[nid].op->type, "relu") || (plan_fused(p, nid) & FUSED_RELU);
-    if (backward || m->st || !relu) return;
+    int kind = backward || m->st ? KINDS : decision_kind(p, nid);
+    if (kind == KINDS) return;
     const tensor *t = graph_tensor(g, g->nodes[nid].out[0]);
     int64_t shape[4] = {plan_batch(p), t->c, t->h, t->w}, n = shape[0] * shape[1] * shape[2] * shape[3];
+    int64_t per = n / shape[0];
     float *v = malloc(sizeof(float) * n);
-    uint8_t *mask = malloc(n);
+    uint8_t *mask = calloc(n, 1);
     char name[64];
-    snprintf(name, sizeof name, "relu.%d.%d", m->pass, m->k++);
+    snprintf(name, sizeof name, "%s.%d.%d", kind_names[kind], m->pass, m->k[kind]++);
     m->st = v && mask ? plan_read(p, g->nodes[nid].out[0], false, v) : cnn_fail(CNN_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < n && !m->st; i++) mask[i] = v[i] > 0;
-    if (!m->st) m->st = out_add(m->o, name, ST_U8, 4, shape, mask, n);
+    for (int64_t i = 0; i < n && !m->st; i++) {
+        if (kind == DROP_PATH) mask[i / per] |= v[i] != 0;
+        else mask[i] = kind == RELU ? v[i] > 0 : v[i] != 0;
+    }
+    if (!m->st) m->st = out_add(m->o, name, ST_U8, kind == DROP_PATH ? 1 : 4, shape, mask, kind == DROP_PATH ? shape[0] : n);
     free(v);
     free(mask);
 }
 
-static cnn_status train_forward(plan *p, relu_masks *m, int pass) {
+static cnn_status train_forward(plan *p, decisions *m, int pass) {
     m->pass = pass;
-    m->k = 0;
-    if (m->o) plan_set_hook(p, record_relu, m);
+    memset(m->k, 0, sizeof m->k);
+    if (m->o) plan_set_hook(p, record_decision, m);
     cnn_status st = plan_forward(p, true, 1 + (uint64_t)pass);
     plan_set_hook(p, NULL, NULL);
     return st ? st : m->st;
@@ -185,6 +202,9 @@ static cnn_status read_settings(const batch *b, settings *s) {
     s->model.classes = (int)classes;
     s->model.bn = bn != 0;
     s->model.dropout = (float)dropout;
+    double sd = 0;
+    if (st_meta(&b->f, "stochastic_depth")) CNN_TRY(meta_number(&b->f, "stochastic_depth", &sd));
+    s->model.stochastic_depth = (float)sd;
     s->steps = (int)steps;
     optim_defaults(&s->sgd, OPT_SGD);
     s->sgd.lr = (float)lr;
@@ -227,7 +247,7 @@ static cnn_status setup(run *r, const batch *b, const char *weights) {
 
 /* The same sequence as parity.py's generate(): training forward, loss, backward, gradients, running
  * statistics; then SGD steps (forward + backward + step each); then evaluation. */
-static cnn_status compute(run *r, outputs *o, relu_masks *m) {
+static cnn_status compute(run *r, outputs *o, decisions *m) {
     CNN_TRY(train_forward(r->train, m, 0));
     CNN_TRY(add_logits(o, "logits", r->train));
     double loss = plan_loss(r->train);
@@ -276,7 +296,7 @@ static cnn_status parity(const char *dir, const char *out, const char *ckpt, con
     batch b = {0};
     run r = {0};
     outputs o = {st_writer_new(), NULL, 0, 0}, mo = {masks ? st_writer_new() : NULL, NULL, 0, 0};
-    relu_masks m = {masks ? &mo : NULL, 0, 0, CNN_OK};
+    decisions m = {masks ? &mo : NULL, 0, {0}, CNN_OK};
     cnn_status st = o.w && (mo.w || !masks) ? read_batch(path, &b) : cnn_fail(CNN_ERR_NOMEM, "out of memory");
     if (!st) st = setup(&r, &b, weights);
     if (!st) st = compute(&r, &o, &m);
