@@ -2,9 +2,10 @@
 twin of the model (tools/torch_models.py) with load_state_dict(strict=True) once the "optimizer.*" tensors are
 set aside, and PyTorch's evaluation-mode logits on a batch match cnn.c's.
 
-For each case tools/parity.py writes weights and a batch; tests/progs/parity_run loads them, takes three SGD
-steps (so the weights, running statistics and momentum buffers are cnn.c's own), saves a checkpoint with
-ckpt_save and writes its evaluation logits. Checked:
+For each case tools/parity.py writes weights and a batch; tests/progs/parity_run loads them, takes SGD steps
+(so the weights, running statistics and momentum buffers are cnn.c's own), saves a checkpoint with ckpt_save
+and writes its evaluation logits. The torchvision models (resnet18, vgg11_bn) load into torchvision's own
+class, torchvision.models.X(num_classes=10). Checked:
   - the metadata describes the model (name, input, classes, bn);
   - the parameters and buffers equal, bit for bit, the values parity_run reports for the model in memory;
   - every trainable parameter has its optimizer.<name>.momentum_buffer of the same shape, nothing else;
@@ -25,16 +26,20 @@ BUILD = os.environ.get("CNN_BUILD_DIR", os.path.join(SOURCE, "build"))
 sys.path.insert(0, os.path.join(SOURCE, "tools"))
 
 import torch  # noqa: E402
+import torchvision  # noqa: E402
 import parity  # noqa: E402
 import safetensors_io as sio  # noqa: E402
 import torch_models  # noqa: E402
 
 PARITY_RUN = os.path.join(BUILD, "tests", "parity_run")
-CASES = [  # (label, model, c×h×w, bn)
-    ("resnet20 3x32x32", "resnet20", (3, 32, 32), False),
-    ("convnet --bn 1x28x28", "convnet", (1, 28, 28), True),
+CASES = [  # (label, model, c×h×w, bn, batch, SGD steps, lr)
+    ("resnet20 3x32x32", "resnet20", (3, 32, 32), False, 8, 3, 0.1),
+    ("convnet --bn 1x28x28", "convnet", (1, 28, 28), True, 8, 3, 0.1),
+    # torchvision's own classes, unmodified at these inputs: torchvision.models.X(num_classes=10)
+    ("resnet18 3x96x96", "resnet18", (3, 96, 96), False, 2, 1, 0.01),
+    ("vgg11_bn 3x64x64", "vgg11_bn", (3, 64, 64), False, 2, 1, 0.01),
 ]
-BATCH, CLASSES = 8, 10
+CLASSES = 10
 TOL_TORCH, TOL_RELOAD = 1e-4, 1e-6
 
 
@@ -48,11 +53,11 @@ def run(*args):
     return subprocess.run([PARITY_RUN, *args], capture_output=True, text=True, timeout=600, env=env)
 
 
-def check_case(label, model, shape, bn, workdir):
+def check_case(label, model, shape, bn, batch, steps, lr, workdir):
     """(list of failures, summary figures)."""
     fails, c, h, w = [], *shape
     d = os.path.join(workdir, model + ("_bn" if bn else ""))
-    parity.generate(d, model, c, h, w, CLASSES, BATCH, bn=bn, steps=3)
+    parity.generate(d, model, c, h, w, CLASSES, batch, bn=bn, steps=steps, lr=lr)
     ckpt = os.path.join(d, "model.safetensors")
     r = run(d, "--save-ckpt", ckpt)
     if r.returncode != 0:
@@ -73,7 +78,10 @@ def check_case(label, model, shape, bn, workdir):
         if mine is None or mine.dtype != v.dtype or not torch.equal(mine, v):
             fails.append(f"{k}: the checkpoint's value is not the model's (parity_run final.{k})")
 
-    net = torch_models.build(model, c, h, w, CLASSES, bn=bn)
+    if model in torch_models.TORCHVISION:
+        net = getattr(torchvision.models, model)(num_classes=CLASSES)
+    else:
+        net = torch_models.build(model, c, h, w, CLASSES, bn=bn)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -115,8 +123,8 @@ def main():
     torch.set_num_threads(2)
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for label, model, shape, bn in CASES:
-            fails, figures = check_case(label, model, shape, bn, a.keep or tmp)
+        for label, model, shape, bn, batch, steps, lr in CASES:
+            fails, figures = check_case(label, model, shape, bn, batch, steps, lr, a.keep or tmp)
             print(f"{'FAIL' if fails else 'ok':4s} {label:22s} {figures}")
             for f in fails[:12]:
                 print(f"     {f}")

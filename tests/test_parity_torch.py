@@ -136,16 +136,31 @@ def drop_path_check(case, ref):
     return f"drop path: {dropped} block-samples dropped, {kept} kept in the training passes"
 
 
-def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, dropout=0.0, stochastic_depth=0.0):
+def flip_verdict(flips, steps):
+    """(decisions far from the kink, a line on the ReLU decisions that differ from PyTorch's)."""
+    far = [f for f in flips if not f[3] <= KINK_MARGIN]
+    closest = max((f[3] for f in flips), default=0.0)
+    note = (f"ReLU decisions that differ from PyTorch's: {sum(f[2] for f in flips)} elements in {len(flips)} ReLU "
+            f"calls of {steps + 1} training passes, the farthest from the kink at {closest:.1e} of the tensor's max "
+            f"|x| (margin {KINK_MARGIN:g})" + (": more than rounding" if far else ""))
+    far_lines = [f"first ReLU decision far from the kink: training pass {p}, ReLU call {k}: {n} elements, |x| up to "
+                 f"{r:.1e} of the tensor's max" for p, k, n, r in far[:1]]
+    return far_lines, note
+
+
+def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, dropout=0.0, stochastic_depth=0.0,
+             lr=0.1, replay_relu=False):
     """(verdict, lines to print, seconds in torch, seconds in cnn.c). With dropout or stochastic depth, PyTorch
-    replays cnn.c's random draws in the training passes (parity_run --masks records them)."""
+    replays cnn.c's random draws in the training passes (parity_run --masks records them). replay_relu: replay
+    cnn.c's ReLU decisions from the start (deep networks at batch 2 nearly always have a few at the kink; this
+    saves the first PyTorch run) instead of only after a failure; the verdict is the same rule."""
     c, h, w = shape
     d = os.path.join(workdir, label.replace(" ", "_"))
     t0 = time.time()
-    settings = dict(classes=CLASSES, batch=batch, bn=bn, dropout=dropout, steps=steps, seed=seed,
+    settings = dict(classes=CLASSES, batch=batch, bn=bn, dropout=dropout, steps=steps, seed=seed, lr=lr,
                     stochastic_depth=stochastic_depth)
-    random_draws = dropout > 0 or stochastic_depth > 0
-    ref = parity.generate(d, model, c, h, w, inputs_only=random_draws, **settings)
+    kinds = (("dropout", "drop_path") if dropout > 0 or stochastic_depth > 0 else ()) + (("relu",) if replay_relu else ())
+    ref = parity.generate(d, model, c, h, w, inputs_only=bool(kinds), **settings)
     t1 = time.time()
     env = dict(os.environ, OMP_NUM_THREADS="2")
     masks_path = os.path.join(d, "masks.safetensors")
@@ -155,36 +170,33 @@ def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, d
     if r.returncode != 0:
         case.failures.append(f"parity_run exited with {r.returncode}: {r.stderr.strip()}")
         return False, [summary(case)] + case.failures, t1 - t0, t_cnn
-    drawn = parity.load_decisions(masks_path, steps + 1, ("dropout", "drop_path")) if random_draws else {}
-    if random_draws:
+    drawn = parity.load_decisions(masks_path, steps + 1, kinds) if kinds else {}
+    if kinds:
         ref = parity.generate(d, model, c, h, w, replay=drawn, **settings)
     out, _ = sio.load(os.path.join(d, "out.safetensors"))
     net = torch_models.build(model, c, h, w, CLASSES, bn=bn, dropout=dropout, stochastic_depth=stochastic_depth)
     zero_grad_biases = set(torch_models.biases_before_batchnorm(net))
     notes = [n for n in [drop_path_check(case, ref)] if n]
+    flips = ref.pop("relu_flips", None)
     compare(case, ref, out, zero_grad_biases)
+    seconds = lambda: (time.time() - t0 - t_cnn, t_cnn)  # noqa: E731
+    if flips is not None:
+        far_lines, note = flip_verdict(flips, steps)
+        return not case.failures and not far_lines, [summary(case), note] + notes + far_lines + case.failures, *seconds()
     if not case.failures:
-        return True, [summary(case)] + notes, time.time() - t0 - t_cnn, t_cnn
+        return True, [summary(case)] + notes, *seconds()
     # Replay PyTorch with cnn.c's ReLU decisions (see the top of the file).
-    relu = parity.load_decisions(masks_path, steps + 1, ("relu",))
-    aligned = parity.generate(os.path.join(d, "aligned"), model, c, h, w, replay=dict(drawn, **relu), **settings)
-    flips = aligned.pop("relu_flips")
+    drawn.update(parity.load_decisions(masks_path, steps + 1, ("relu",)))
+    aligned = parity.generate(os.path.join(d, "aligned"), model, c, h, w, replay=drawn, **settings)
+    far_lines, note = flip_verdict(aligned.pop("relu_flips"), steps)
     replay = Case(label)
     drop_path_check(replay, aligned)
     compare(replay, aligned, out, zero_grad_biases)
-    far = [f for f in flips if not f[3] <= KINK_MARGIN]
-    closest = max((f[3] for f in flips), default=0.0)
-    flip_note = (f"ReLU decisions that differ from PyTorch's: {sum(f[2] for f in flips)} elements in {len(flips)} "
-                 f"ReLU calls of {steps + 1} training passes, the farthest from the kink at {closest:.1e} of the "
-                 f"tensor's max |x| (margin {KINK_MARGIN:g})")
-    if not replay.failures and not far:
-        return True, [summary(replay) + "   (PyTorch replaying cnn.c's ReLU decisions)", flip_note,
-                      "against PyTorch's own decisions: " + summary(case)] + notes, time.time() - t0 - t_cnn, t_cnn
-    lines = [summary(case), flip_note + (": more than rounding" if far else ""),
-             "with cnn.c's ReLU decisions replayed: " + summary(replay)] + notes
-    lines += [f"first ReLU decision far from the kink: training pass {p}, ReLU call {k}: {n} elements, |x| up to "
-              f"{r:.1e} of the tensor's max" for p, k, n, r in far[:1]]
-    return False, lines + case.failures, time.time() - t0 - t_cnn, t_cnn
+    if not replay.failures and not far_lines:
+        return True, [summary(replay) + "   (PyTorch replaying cnn.c's ReLU decisions)", note,
+                      "against PyTorch's own decisions: " + summary(case)] + notes, *seconds()
+    lines = [summary(case), note, "with cnn.c's ReLU decisions replayed: " + summary(replay)] + notes + far_lines
+    return False, lines + case.failures, *seconds()
 
 
 def summary(case):

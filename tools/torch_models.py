@@ -318,14 +318,13 @@ def torchvision_model(name, in_c=3, h=224, w=224, classes=1000, dropout=0.5):
     a first conv for in_c ≠ 3 channels (initialized as torchvision's); below 64×64 a ResNet's conv1 is 3×3
     stride 1 and its max pool an identity; a VGG max pool whose input is under 2×2 (it would output nothing)
     is an identity (src/models/vgg.c). ReLUs are made not in place."""
-    ctor = getattr(torchvision.models, name)
     if name == "se_resnet50":
         model = torchvision.models.resnet.ResNet(SEBottleneck, [3, 4, 6, 3], num_classes=classes)
         reset_special(model)
     elif name.startswith("vgg"):
-        model = ctor(num_classes=classes, dropout=dropout)
+        model = getattr(torchvision.models, name)(num_classes=classes, dropout=dropout)
     else:
-        model = ctor(num_classes=classes)
+        model = getattr(torchvision.models, name)(num_classes=classes)
     if name.startswith("vgg"):
         layers = model.features
         if in_c != 3:
