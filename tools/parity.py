@@ -112,22 +112,20 @@ class DropoutDecisions(Replay):
 
 
 class DropPathDecisions(Replay):
-    """cnn.c's stochastic depth, one scale per sample: x * scale. Each scale must be 0 or 1/(1-p) for the
-    module's own p (the linear rule of torch_models.drop_rates); the others are listed in .wrong."""
+    """cnn.c's stochastic depth, one decision per sample (1: kept): x * kept / (1 - p) with the module's own p (the
+    linear rule of torch_models.drop_rates), so a cnn.c block scaling by another p shows in the comparison.
+    Counts the samples dropped and kept."""
 
     module_type = torch_models.DropPath
 
-    def __init__(self, model, scales):
-        super().__init__(model, scales)
-        self.wrong, self.dropped, self.kept = [], 0, 0
+    def __init__(self, model, kept):
+        super().__init__(model, kept)
+        self.dropped, self.kept = 0, 0
 
-    def apply(self, module, x, scale):
-        keep = 1 / (1 - module.p)
-        dropped, kept = scale == 0, (scale.double() - keep).abs() <= 1e-6 * keep
-        self.dropped, self.kept = self.dropped + int(dropped.sum()), self.kept + int(kept.sum())
-        if not bool((dropped | kept).all()):
-            self.wrong.append((self.pass_, self.k - 1, scale.tolist(), keep))
-        return x * scale.to(x.dtype).reshape(-1, 1, 1, 1)
+    def apply(self, module, x, kept):
+        self.kept += int(kept.sum())
+        self.dropped += int(kept.numel() - kept.sum())
+        return x * kept.to(x.dtype).reshape(-1, 1, 1, 1) / (1 - module.p)
 
 
 REPLAYS = {"relu": ReluDecisions, "dropout": DropoutDecisions, "drop_path": DropPathDecisions}
@@ -149,8 +147,8 @@ def generate(out, model_name, in_c, h, w, classes=10, batch=8, bn=False, dropout
     cnn.c and PyTorch's float32 differ, which of the two is off). replay: {kind: a list per training pass of
     cnn.c's decisions} for kinds of REPLAYS, as load_decisions reads parity_run --masks; they are replayed in
     the training passes. With ReLU decisions, the differences from PyTorch's own are in ref["relu_flips"];
-    with drop-path scales, ref["drop_path"] = (dropped, kept, wrong) counts samples and lists the scales that
-    are not 0 or 1/(1-p) (neither saved). Dropout and stochastic depth draw at random in training, so a
+    with drop-path decisions, ref["drop_path"] = (samples dropped, kept) over all blocks and passes (neither
+    saved). Dropout and stochastic depth draw at random in training, so a
     comparison with cnn.c must replay cnn.c's draws: inputs_only writes weights and batch and returns None."""
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(seed)
@@ -212,7 +210,7 @@ def generate(out, model_name, in_c, h, w, classes=10, batch=8, bn=False, dropout
         if isinstance(r, ReluDecisions):
             ref["relu_flips"] = r.flips
         elif isinstance(r, DropPathDecisions):
-            ref["drop_path"] = (r.dropped, r.kept, r.wrong)
+            ref["drop_path"] = (r.dropped, r.kept)
     return ref
 
 

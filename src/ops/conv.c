@@ -2,8 +2,9 @@
  * forward, backward-data and backward-weights primitives created once per plan. The weights
  * keep the forward primitive's layout; other primitives get views in theirs. Where oneDNN has no
  * JIT kernel for the tensors' layout, a primitive runs on another one through adapters:
- * plain nchw for grouped convolutions with few channels per group, a blocked input for the
- * backward weights of first layers whose channel count the plain-input kernel refuses.
+ * plain nchw for grouped convolutions with few channels per group and for the backward weights of
+ * 3×3 convolutions on maps of 2×2 or less (VGG and ResNet's last stages on small inputs), a blocked
+ * input for the backward weights of first layers whose channel count the plain-input kernel refuses.
  * In evaluation plans a convolution absorbs the batch norm after it (folded into its weights and
  * bias, refolded when parameters change) and then a ReLU (a post-op). */
 #include "core/error.h"
@@ -32,7 +33,7 @@ typedef struct conv_state {
     int w_fwd_view, w_bwd_view, dw_view, db_view;
     adapter src, dst;                     /* forward: tensors <-> the forward primitive's layout */
     adapter ddst, dsrc;                   /* backward: gradients <-> the backward primitives' layout */
-    adapter bw_src;                       /* backward weights: input -> its layout */
+    adapter bw_src, bw_ddst;              /* backward weights: input, output gradient -> its layouts */
 } conv_state;
 
 static int out_size(int in, int k, int stride, int pad, int dil) {
@@ -143,22 +144,31 @@ static cnn_status bwd_weights_pd(const conv_geom *g, const dnnl_memory_desc_t *s
     return be_pd(pd, &cd, NULL, fpd, 1, "convolution backward weights");
 }
 
-/* Backward weights on the forward's layouts; for a plain input (AVX2's plain-input kernel takes
- * exactly 3 channels) a blocked copy of the input when that has a JIT kernel. */
-static cnn_status choose_bwd_weights(const conv_geom *g, dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+/* Backward weights on the forward's layouts (src and dst return the layouts chosen); failing a JIT
+ * kernel there: for a plain input (AVX2's plain-input kernel takes exactly 3 channels) a blocked
+ * copy of the input, else (AVX2's blocked kernel refuses 3×3 on maps of 2×2 or less) plain nchw
+ * copies of the input and the output gradient for the GEMM kernel. */
+static cnn_status choose_bwd_weights(const conv_geom *g, dnnl_memory_desc_t *src, dnnl_memory_desc_t *dst,
                                      const_dnnl_primitive_desc_t fpd, dnnl_primitive_desc_t *pd) {
     CNN_TRY(bwd_weights_pd(g, src, dst, fpd, pd));
     if (!is_ref(*pd)) return CNN_OK;
-    dnnl_memory_desc_t bs;
+    dnnl_memory_desc_t bs, ps, pdst;
     blocked_of(src, &bs);
-    dnnl_primitive_desc_t alt = NULL;
-    if (!be_md_equal(&bs, src) && bwd_weights_pd(g, &bs, dst, fpd, &alt) == CNN_OK && !is_ref(alt)) {
-        dnnl_primitive_desc_destroy(*pd);
-        *pd = alt;
-        *src = bs;
-        return CNN_OK;
+    plain_of(src, &ps);
+    plain_of(dst, &pdst);
+    const dnnl_memory_desc_t *alt_src[2] = {&bs, &ps}, *alt_dst[2] = {dst, &pdst};
+    for (int i = 0; i < 2; i++) {
+        dnnl_primitive_desc_t alt = NULL;
+        if (be_md_equal(alt_src[i], src) && be_md_equal(alt_dst[i], dst)) continue;
+        if (bwd_weights_pd(g, alt_src[i], alt_dst[i], fpd, &alt) == CNN_OK && !is_ref(alt)) {
+            dnnl_primitive_desc_destroy(*pd);
+            *pd = alt;
+            *src = *alt_src[i];
+            *dst = *alt_dst[i];
+            return CNN_OK;
+        }
+        if (alt) dnnl_primitive_desc_destroy(alt);
     }
-    if (alt) dnnl_primitive_desc_destroy(alt);
     be_warn_ref(*pd, "convolution backward weights");
     return CNN_OK;
 }
@@ -183,12 +193,13 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
     }
     if (st) return st;
     plan_keep_input(p, nid, 0);
-    dnnl_memory_desc_t wsrc = *src;
-    st = choose_bwd_weights(g, &wsrc, dst, fpd, &pd);
+    dnnl_memory_desc_t wsrc = *src, wdst = *dst;
+    st = choose_bwd_weights(g, &wsrc, &wdst, fpd, &pd);
     if (!st) s->bwd_weights = plan_prim(p, pd, &st);
     if (!st) st = plan_param_grad_use(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), &s->dw_view);
     if (!st && g->bias) st = plan_param_grad_use(p, nid, 1, &g->b, &s->db_view);
     if (!st) st = adapter_make(p, nid, tsrc, &wsrc, true, LIFE_BWD, &s->bw_src);
+    if (!st) st = adapter_make(p, nid, dst, &wdst, true, LIFE_BWD, &s->bw_ddst); /* from dy as bwd data reads it */
     if (pd) dnnl_primitive_desc_destroy(pd);
     return st;
 }
@@ -307,7 +318,7 @@ static void conv_backward(plan *p, int nid) {
     }
     dnnl_exec_arg_t args[4] = {
         {DNNL_ARG_SRC, adapter_in(p, &s->bw_src, plan_val_mem(p, n->in[0]))},
-        {DNNL_ARG_DIFF_DST, dy},
+        {DNNL_ARG_DIFF_DST, adapter_in(p, &s->bw_ddst, dy)},
         {DNNL_ARG_DIFF_WEIGHTS, plan_param_grad_begin(p, nid, 0, s->dw_view)},
     };
     int na = 3;
