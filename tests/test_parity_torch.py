@@ -147,16 +147,17 @@ def flip_verdict(flips, steps):
 
 
 def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, dropout=0.0, stochastic_depth=0.0,
-             lr=0.1, replay_relu=False):
+             lr=0.1, replay_relu=False, branch_gamma=1.0):
     """(verdict, lines to print, seconds in torch, seconds in cnn.c). With dropout or stochastic depth, PyTorch
     replays cnn.c's random draws in the training passes (parity_run --masks records them). replay_relu: replay
     cnn.c's ReLU decisions from the start (deep networks at batch 2 nearly always have a few at the kink; this
-    saves the first PyTorch run) instead of only after a failure; the verdict is the same rule."""
+    saves the first PyTorch run) instead of only after a failure; the verdict is the same rule. branch_gamma:
+    parity.scale_residual_branches (deep residual networks)."""
     c, h, w = shape
     d = os.path.join(workdir, label.replace(" ", "_"))
     t0 = time.time()
     settings = dict(classes=CLASSES, batch=batch, bn=bn, dropout=dropout, steps=steps, seed=seed, lr=lr,
-                    stochastic_depth=stochastic_depth)
+                    stochastic_depth=stochastic_depth, branch_gamma=branch_gamma)
     kinds = (("dropout", "drop_path") if dropout > 0 or stochastic_depth > 0 else ()) + (("relu",) if replay_relu else ())
     ref = parity.generate(d, model, c, h, w, inputs_only=bool(kinds), **settings)
     t1 = time.time()
