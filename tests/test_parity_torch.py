@@ -122,12 +122,12 @@ def compare(case, ref, out, zero_grad_biases):
         case.failures.append(f"parity_run wrote tensors PyTorch has no counterpart for: {sorted(extra)}")
 
 
-def drop_path_check(case, ref):
+def drop_path_check(case, ref, stochastic_depth):
     """Stochastic depth replayed from cnn.c (PyTorch scaling the kept samples by its own 1/(1-p) per block):
     blocks both dropped and kept over the training passes, i.e. drop path is active in training (evaluation
     is compared as usual)."""
     dropped, kept = ref.pop("drop_path", (None, None))
-    if dropped is None:
+    if dropped is None or stochastic_depth <= 0:  # dropout alone replays masks but drops no path
         return ""
     if not dropped or not kept:
         case.failures.append(f"drop path in training: {dropped} samples dropped, {kept} kept over all blocks and passes")
@@ -175,7 +175,7 @@ def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, d
     out, _ = sio.load(os.path.join(d, "out.safetensors"))
     net = torch_models.build(model, c, h, w, CLASSES, bn=bn, dropout=dropout, stochastic_depth=stochastic_depth)
     zero_grad_biases = set(torch_models.biases_before_batchnorm(net))
-    notes = [n for n in [drop_path_check(case, ref)] if n]
+    notes = [n for n in [drop_path_check(case, ref, stochastic_depth)] if n]
     flips = ref.pop("relu_flips", None)
     compare(case, ref, out, zero_grad_biases)
     seconds = lambda: (time.time() - t0 - t_cnn, t_cnn)  # noqa: E731
@@ -189,7 +189,7 @@ def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, d
     aligned = parity.generate(os.path.join(d, "aligned"), model, c, h, w, replay=drawn, **settings)
     far_lines, note = flip_verdict(aligned.pop("relu_flips"), steps)
     replay = Case(label)
-    drop_path_check(replay, aligned)
+    drop_path_check(replay, aligned, stochastic_depth)
     compare(replay, aligned, out, zero_grad_biases)
     if not replay.failures and not far_lines:
         return True, [summary(replay) + "   (PyTorch replaying cnn.c's ReLU decisions)", note,
