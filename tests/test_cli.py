@@ -199,8 +199,20 @@ def train_eval_cifar(tmp):
     check(open(os.path.join(run, "last.safetensors"), "rb").read() == before, "existing checkpoint untouched")
 
 
+def precision_bf16():
+    """bf16 is refused with a reason, whichever it is here: a CPU without bf16 instructions (from
+    /proc/cpuinfo, not from cnn.c), or cnn.c's missing bf16 path."""
+    flags = open("/proc/cpuinfo").read().split()
+    reason = "not implemented" if "avx512_bf16" in flags or "amx_bf16" in flags else "has no bf16 arithmetic"
+    for command in ("train", "bench"):
+        rc, _, err = cnn(command, "--precision", "bf16")
+        check(rc == 2 and "--precision bf16" in err and reason in err,
+              f"{command} --precision bf16: exit {rc}, expected 2 and '{reason}': {err!r}")
+
+
 def main():
     usage_errors()
+    precision_bf16()
     every_misuse()
     summary_counts()
     with tempfile.TemporaryDirectory() as tmp:

@@ -53,6 +53,7 @@ typedef struct bench_args {
     model_cfg model;
     int batch, steps, warmup, threads;
     const char *mode;
+    const char *precision;           /* f32 (bf16 is refused with the reason: be_precision_check) */
     bool profile;
     const char *data;                /* --data: time the loader alone on this image folder */
     int workers, image_size, resize, epochs;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "backend/dnnl_backend.h"
 #include "core/error.h"
 #include "core/plan.h"
 #include "core/rng.h"
@@ -143,7 +144,8 @@ static cnn_status run_loader(const bench_args *b) {
 }
 
 int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
-    *a = (bench_args){.batch = 128, .steps = 20, .warmup = 3, .mode = "train", .workers = 2, .image_size = 224,
+    *a = (bench_args){.batch = 128, .steps = 20, .warmup = 3, .mode = "train", .precision = "f32", .workers = 2,
+                      .image_size = 224,
                       .epochs = 1};
     model_defaults(&a->model);
     a->model.name = "resnet20";
@@ -160,6 +162,8 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
         {"warmup", OPT_INT, &a->warmup, "N", "untimed steps first", 0, 1000000},
         {"mode", OPT_CHOICE, &a->mode, NULL, "what a step is", 0, 0, "train|eval"},
         {"profile", OPT_FLAG, &a->profile, NULL, "time per op type"},
+        {"precision", OPT_CHOICE, &a->precision, NULL, "arithmetic (bf16 needs AVX512-BF16 and is not implemented)", 0, 0,
+         "f32|bf16"},
         {"threads", OPT_INT, &a->threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024},
         {"data", OPT_STRING, &a->data, "DIR", "time the loader alone on an image folder DIR/<class>/<images>"},
         {"workers", OPT_INT, &a->workers, "N", "--data: loader threads", 1, 256},
@@ -172,6 +176,7 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
     char *pos[1];
     int rc = cli_run_parse(&bench_command, argc, argv, o, n, pos, 0, &npos, done);
     if (rc || *done) return rc;
+    if (be_precision_check(a->precision)) return cli_fail(&bench_command, CNN_ERR_ARG);
     a->model.in_c = input[0];
     a->model.in_h = input[1];
     a->model.in_w = input[2];

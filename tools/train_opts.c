@@ -2,6 +2,7 @@
 #include "train_opts.h"
 #include <stdio.h>
 #include <string.h>
+#include "backend/dnnl_backend.h"
 #include "core/error.h"
 
 #define ADD(group, ...)                                                      \
@@ -33,6 +34,8 @@ static void add_model_opts(train_opts *t, unsigned groups) {
     ADD(TO_MODEL, "limit", OPT_INT64, &c->limit, "N", "train on the first N training images only (0: all)", 0, 1e12);
     ADD(TO_MODEL, "seed", OPT_INT64, &c->seed, "N", "seed of initialization, shuffling, augmentation, dropout", 0, 9e18);
     ADD(TO_MODEL, "threads", OPT_INT, &c->threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024);
+    ADD(TO_MODEL, "precision", OPT_CHOICE, &t->precision, NULL,
+        "arithmetic (bf16 needs AVX512-BF16 and is not implemented)", 0, 0, "f32|bf16");
 }
 
 static void add_optim_opts(train_opts *t, unsigned groups) {
@@ -99,6 +102,7 @@ void train_opts_init(train_opts *t, unsigned groups) {
     memset(t, 0, sizeof *t);
     train_defaults(&t->c);
     t->optimizer = optim_name(t->c.opt.kind);
+    t->precision = "f32";
     t->schedule = sched_name(t->c.sched.kind);
     t->monitor = metric_name(t->c.early.monitor);
     t->monitor_mode = mode_name(t->c.early.mode);
@@ -159,6 +163,7 @@ static cnn_status check_applies(train_opts *t) {
 static cnn_status finish(train_opts *t, bool resumed) {
     train_cfg *c = &t->c;
     CNN_TRY(check_applies(t));
+    CNN_TRY(be_precision_check(t->precision));
     CNN_TRY(optim_parse_kind(t->optimizer, &c->opt.kind));
     CNN_TRY(sched_parse_kind(t->schedule, &c->sched.kind));
     CNN_TRY(metric_parse(t->monitor, &c->early.monitor));

@@ -24,6 +24,7 @@ typedef struct train_opts {
     train_cfg c;
     const char *optimizer, *schedule, *milestones, *monitor, *monitor_mode, *plateau_monitor, *plateau_mode;
     const char *resume;
+    const char *precision;             /* f32; bf16 is refused with the reason (be_precision_check) */
     bool flip, plateau_abs;
     char milestones_buf[256];
     json_value *stored;                /* the resumed run's configuration */

@@ -41,6 +41,25 @@ int be_block(void) {
     return b ? b->block : 8;
 }
 
+static const char *isa_name(dnnl_cpu_isa_t isa) {
+    if ((isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx) return "AVX-512 with AMX";
+    if ((isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16) return "AVX-512 with BF16";
+    if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core) return "AVX-512 without BF16";
+    if ((isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2) return "AVX2";
+    return "SSE4.1 or older";
+}
+
+cnn_status be_precision_check(const char *name) {
+    if (!strcmp(name, "f32")) return CNN_OK;
+    if (strcmp(name, "bf16")) return cnn_fail(CNN_ERR_ARG, "--precision %s: expected f32 or bf16", name);
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core_bf16) != dnnl_cpu_isa_avx512_core_bf16)
+        return cnn_fail(CNN_ERR_ARG, "--precision bf16: this CPU (%s) has no bf16 arithmetic, so oneDNN would only "
+                                     "emulate it, slower than f32; train in f32 (the default)", isa_name(isa));
+    return cnn_fail(CNN_ERR_ARG, "--precision bf16: not implemented in this version of cnn.c (it was developed on an "
+                                 "AVX2 machine where bf16 cannot be measured); train in f32 (the default)");
+}
+
 cnn_status be_check(dnnl_status_t s, const char *what) {
     if (s == dnnl_success) return CNN_OK;
     const char *why = s == dnnl_out_of_memory ? "out of memory"
