@@ -84,14 +84,37 @@ static cnn_status run(model_cfg *m, int batch, int steps, int warmup, bool train
     }
     if (!st) {
         double dt = progress_now() - t0;
-        printf("%s %s, input %dx%dx%d, batch %d, %d threads: %.1f img/s (%.2f ms per step, %d steps); activations %.1f MB\n",
-               m->name, train ? "training" : "inference", m->in_c, m->in_h, m->in_w, batch, omp_get_max_threads(),
-               steps * batch / dt, 1e3 * dt / steps, steps, plan_arena_bytes(p) / 1048576.0);
+        /* a training step is three convolutions' worth per layer: forward, backward data, backward weights */
+        double flop = 2.0 * (double)graph_macs(g) * (train ? 3 : 1);
+        printf("%s %s, input %dx%dx%d, batch %d, %d threads: %.1f img/s (%.2f ms per step, %d steps); activations %.1f MB; "
+               "%.3f GFLOP per image, %.1f GFLOP/s\n", m->name, train ? "training" : "inference", m->in_c, m->in_h, m->in_w,
+               batch, omp_get_max_threads(), steps * batch / dt, 1e3 * dt / steps, steps, plan_arena_bytes(p) / 1048576.0,
+               flop / 1e9, flop * steps * batch / dt / 1e9);
         if (prof) print_profile(&pr, steps);
     }
     optim_free(o);
     plan_free(p);
     graph_free(g);
+    return st;
+}
+
+/* The machine's f32 matrix-multiply rate through oneDNN (dnnl_sgemm, n x n x n): the ceiling that
+ * convolutions, themselves GEMM-like, come near at best. bench/run divides by it for "% of limit". */
+static cnn_status run_peak(int n, int steps) {
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
+    cnn_status st = a && b && c ? CNN_OK : cnn_fail(CNN_ERR_NOMEM, "out of memory for three %dx%d matrices", n, n);
+    for (int64_t i = 0; !st && i < (int64_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.125f;
+    double t0 = 0;
+    for (int i = 0; !st && i < steps + 2; i++) {
+        if (i == 2) t0 = progress_now();
+        st = be_check(dnnl_sgemm('N', 'N', n, n, n, 1.0f, a, n, b, n, 0.0f, c, n), "dnnl_sgemm");
+    }
+    if (!st) {
+        double dt = progress_now() - t0;
+        printf("sgemm %dx%dx%d, %d threads: %.1f GFLOP/s\n", n, n, n, omp_get_max_threads(),
+               2.0 * n * n * (double)n * steps / dt / 1e9);
+    }
+    free(a), free(b), free(c);
     return st;
 }
 
@@ -162,6 +185,7 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
         {"warmup", OPT_INT, &a->warmup, "N", "untimed steps first", 0, 1000000},
         {"mode", OPT_CHOICE, &a->mode, NULL, "what a step is", 0, 0, "train|eval"},
         {"profile", OPT_FLAG, &a->profile, NULL, "time per op type"},
+        {"peak", OPT_FLAG, &a->peak, NULL, "time oneDNN's sgemm (2048^3) instead: the f32 ceiling of this machine"},
         {"precision", OPT_CHOICE, &a->precision, NULL, "arithmetic (bf16 needs AVX512-BF16 and is not implemented)", 0, 0,
          "f32|bf16"},
         {"threads", OPT_INT, &a->threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024},
@@ -189,6 +213,10 @@ int cmd_bench(int argc, char **argv) {
     int rc = cmd_bench_options(argc, argv, &a, &done);
     if (rc || done) return rc;
     if (a.threads > 0) omp_set_num_threads(a.threads);
+    if (a.peak) {
+        cnn_status st = run_peak(2048, a.steps);
+        return st ? cli_fail(&bench_command, st) : EXIT_OK;
+    }
     if (a.data) {
         cnn_status st = run_loader(&a);
         return st ? cli_fail(&bench_command, st) : EXIT_OK;
