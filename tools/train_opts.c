@@ -114,6 +114,9 @@ void train_opts_init(train_opts *t, unsigned groups) {
     add_model_opts(t, groups);
     add_optim_opts(t, groups);
     add_schedule_opts(t, groups);
+    ADD(TO_RUN, "checkpoint-every", OPT_INT, &c->checkpoint_every, "N",
+        "also save last.safetensors every N steps, mid-epoch, to resume after a crash (0: at epoch ends only)", 0,
+        1000000000);
     ADD(TO_RUN, "plot", OPT_FLAG, &c->plot, NULL, "write curves.png in the run directory after every epoch");
     ADD(TO_RUN, "quiet", OPT_FLAG, &c->quiet, NULL, "no line per epoch");
 }
@@ -199,8 +202,8 @@ static void from_stored(train_opts *t) {
     if (c->sched.nmilestones) t->milestones = t->milestones_buf;
 }
 
-static const char *const changeable[] = {"resume",          "epochs", "threads", "data", "workers",
-                                         "eval-batch-size", "plot",   "quiet"};
+static const char *const changeable[] = {"resume", "epochs", "threads",          "data", "workers",
+                                         "eval-batch-size", "checkpoint-every", "plot", "quiet"};
 
 static bool may_change(const char *name) {
     for (size_t i = 0; i < sizeof changeable / sizeof *changeable; i++)
@@ -236,7 +239,7 @@ static cnn_status parse_resumed(train_opts *t, int argc, char **argv) {
         old.target = &before[i];
         cli_value_text(&old, was, sizeof was);
         return cnn_fail(CNN_ERR_ARG, "--%s %s: the run in %s was trained with %s, and a resumed run keeps its settings "
-                                     "(it may change --epochs, --threads, --data, --workers, --eval-batch-size); start a new run "
+                                     "(it may change --epochs, --threads, --data, --workers, --eval-batch-size, --checkpoint-every); start a new run "
                                      "to try another value", o->name, now, dir, was);
     }
     t->c.resume_dir = dir;

@@ -120,10 +120,14 @@ static void adam(const optimizer *o, float *w, float *g, float *m, float *v, siz
 }
 
 double optim_step(optimizer *o, float lr) {
+    double norm = o->cfg.clip_norm > 0 ? optim_grad_norm(o) : 0;
+    optim_step_norm(o, lr, norm);
+    return norm;
+}
+
+void optim_step_norm(optimizer *o, float lr, double norm) {
     graph *g = o->g;
-    double norm = 0;
     if (o->cfg.clip_norm > 0) {
-        norm = optim_grad_norm(o);
         double coef = o->cfg.clip_norm / (norm + 1e-6);
         if (coef < 1) {
             float *gr = (float *)(g->arena + g->grads_off);
@@ -144,5 +148,4 @@ double optim_step(optimizer *o, float lr) {
     }
     o->step++;
     g->version++;
-    return norm;
 }

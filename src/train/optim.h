@@ -36,6 +36,8 @@ double optim_grad_norm(const optimizer *o);
 /* One update with learning rate lr. Returns the gradient norm before clipping when clipping is
  * on, else 0. */
 double optim_step(optimizer *o, float lr);
+/* The same with the global gradient norm already known (optim_grad_norm): clipping uses it. */
+void optim_step_norm(optimizer *o, float lr, double grad_norm);
 /* State slot k of parameter pid (same layout as the parameter), NULL if none. */
 float *optim_state(const optimizer *o, int slot, int pid);
 /* Names of the state slots as PyTorch's optimizer state_dict ("momentum_buffer", "exp_avg", ...). */

@@ -1,10 +1,12 @@
 /* session.c — data, model, optimizer and loader for training steps (see session.h). */
 #include "train/session.h"
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include "core/error.h"
 #include "core/rng.h"
 #include "ops/ops.h"
+#include "train/diverge.h"
 #include "train/evaluate.h"
 
 static cnn_status memory_data(session *s, bool test) {
@@ -133,15 +135,24 @@ cnn_status session_step(session *s, float lr, bool update, double *loss, int64_t
     uint64_t key = rng_key(s->cfg->seed, RNG_DROPOUT, (uint64_t)s->step, 0);
     CNN_TRY(plan_forward(s->p, true, key));
     *loss = plan_loss(s->p);
-    if (!isfinite(*loss))
-        return cnn_fail(CNN_ERR_DIVERGED, "the loss is %g at step %lld: training diverged; try a smaller --lr", *loss,
-                        (long long)s->step);
+    char what[64], num[32];
+    if (!isfinite(*loss)) {
+        snprintf(what, sizeof what, "the loss is %s", diverge_number(*loss, num));
+        return diverge_report(s->p, key, false, s->step, what);
+    }
     int64_t top5 = 0;
     *correct = 0;
     metrics_count(plan_logits(s->p), plan_labels(s->p), n, s->classes, correct, &top5, NULL);
     if (!update) return CNN_OK;
     CNN_TRY(plan_backward(s->p));
-    optim_step(s->opt, lr);
+    /* one pass over the gradients, which clipping needs anyway: a NaN or infinity must not reach
+       the weights (nor, through them, a checkpoint) */
+    double norm = optim_grad_norm(s->opt);
+    if (!isfinite(norm)) {
+        snprintf(what, sizeof what, "the gradient norm is %s", diverge_number(norm, num));
+        return diverge_report(s->p, key, true, s->step, what);
+    }
+    optim_step_norm(s->opt, lr, norm);
     s->step++;
     return CNN_OK;
 }

@@ -44,8 +44,8 @@ cnn_status session_model(session *s, int batch);
  * s->count), with the configured augmentation or none; replaces a previous loader. */
 cnn_status session_loader(session *s, int64_t count, bool augment);
 /* The next batch of the loader: training-mode forward; with `update`, backward and an optimizer
- * step at lr. Gives the batch's mean loss and its number of top-1 hits. A non-finite loss is
- * CNN_ERR_DIVERGED. */
+ * step at lr. Gives the batch's mean loss and its number of top-1 hits. A non-finite loss or
+ * gradient is CNN_ERR_DIVERGED, with the op where it appeared (diverge.h), before any update. */
 cnn_status session_step(session *s, float lr, bool update, double *loss, int64_t *correct);
 void session_close_model(session *s);
 void session_close(session *s);

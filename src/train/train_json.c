@@ -14,9 +14,11 @@ typedef struct field {
     const char *key;
     ftype type;
     size_t off;
+    bool optional;             /* added later: runs saved before have no such key (the default applies) */
 } field;
 
-#define F(key, type, member) {key, type, offsetof(train_cfg, member)}
+#define F(key, type, member) {key, type, offsetof(train_cfg, member), false}
+#define F_LATER(key, type, member) {key, type, offsetof(train_cfg, member), true}
 static const field fields[] = {
     F("model", F_STR, model.name), F("bn", F_BOOL, model.bn), F("dropout", F_FLOAT, model.dropout),
     F("stochastic_depth", F_FLOAT, model.stochastic_depth),
@@ -39,9 +41,10 @@ static const field fields[] = {
     F("plateau_cooldown", F_INT, plateau.cooldown), F("label_smoothing", F_FLOAT, label_smoothing),
     F("limit", F_I64, limit), F("val", F_I64, val), F("crop", F_INT, crop_pad), F("flip", F_INT, flip),
     F("image_size", F_INT, image_size), F("resize", F_INT, resize), F("full_decode", F_BOOL, full_decode),
-    F("seed", F_U64, seed),
+    F("seed", F_U64, seed), F_LATER("checkpoint_every", F_INT, checkpoint_every),
 };
 #undef F
+#undef F_LATER
 #define NFIELDS (int)(sizeof fields / sizeof *fields)
 _Static_assert(sizeof(optim_kind) == sizeof(int) && sizeof(sched_kind) == sizeof(int) &&
                    sizeof(metric_id) == sizeof(int) && sizeof(monitor_mode) == sizeof(int),
@@ -265,6 +268,7 @@ cnn_status train_json_read(const json_value *v, train_cfg *cfg, train_state *s) 
     train_defaults(cfg);
     for (int i = 0; i < NFIELDS; i++) {
         const json_value *f = json_get(c, fields[i].key);
+        if (!f && fields[i].optional) continue;
         if (!f) return cnn_fail(CNN_ERR_FORMAT, "training configuration: \"%s\" is missing", fields[i].key);
         if (read_field(f, &fields[i], cfg))
             return cnn_fail(CNN_ERR_FORMAT, "training configuration: \"%s\" has a bad value", fields[i].key);

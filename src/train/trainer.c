@@ -1,6 +1,7 @@
 /* trainer.c — the training loop (see trainer.h): epochs of steps from a session, validation, the
  * monitors, checkpoints that hold everything needed to resume exactly, metrics.csv and curves. */
 #include "train/trainer.h"
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 #include "core/error.h"
 #include "core/fileio.h"
+#include "train/diverge.h"
 #include "train/evaluate.h"
 #include "train/plot.h"
 #include "train/progress.h"
@@ -39,8 +41,8 @@ void train_defaults(train_cfg *c) {
 
 cnn_status train_check(const train_cfg *c) {
     if (c->epochs <= 0 || c->batch <= 0) return cnn_fail(CNN_ERR_ARG, "epochs and batch size must be positive");
-    if (c->eval_batch < 0 || c->threads < 0 || c->limit < 0 || c->val < 0)
-        return cnn_fail(CNN_ERR_ARG, "negative eval batch size, threads, --limit or --val");
+    if (c->eval_batch < 0 || c->threads < 0 || c->limit < 0 || c->val < 0 || c->checkpoint_every < 0)
+        return cnn_fail(CNN_ERR_ARG, "negative eval batch size, threads, --limit, --val or --checkpoint-every");
     if (!(c->label_smoothing >= 0 && c->label_smoothing < 1))
         return cnn_fail(CNN_ERR_ARG, "--label-smoothing %g: expected a value in [0, 1)", c->label_smoothing);
     if (!(c->opt.clip_norm >= 0)) return cnn_fail(CNN_ERR_ARG, "--clip-norm %g: expected >= 0", c->opt.clip_norm);
@@ -69,6 +71,8 @@ typedef struct trainer {
     FILE *log;
     progress pr;
     train_state st;
+    train_position saved;      /* where last.safetensors stands (when has_saved) */
+    bool has_saved;
 } trainer;
 
 static void trainer_free(trainer *t) {
@@ -121,6 +125,7 @@ static cnn_status setup_resume(trainer *t, const train_cfg *in) {
     c->threads = in->threads;
     c->workers = in->workers;
     c->eval_batch = in->eval_batch;
+    c->checkpoint_every = in->checkpoint_every;
     if (in->data_dir) c->data_dir = in->data_dir;
     c->progress = in->progress;
     c->log = in->log;
@@ -184,13 +189,30 @@ static cnn_status write_csv(trainer *t) {
     return history_write_csv(&t->st.hist, path);
 }
 
+/* Temporaries of the files a run writes, left by a cnn train killed while saving (fileio.h names
+ * them ".<base>.tmp.<pid>[.<n>]"); the run's lock says that their writer is gone. */
+static void remove_stale_temporaries(const trainer *t) {
+    static const char *const files[] = {"last.safetensors", "best.safetensors", "metrics.csv", "curves.png"};
+    DIR *d = opendir(t->dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));)
+        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+            char prefix[64];
+            snprintf(prefix, sizeof prefix, ".%s.tmp.", files[i]);
+            if (!strncmp(e->d_name, prefix, strlen(prefix))) unlinkat(dirfd(d), e->d_name, 0);
+        }
+    closedir(d);
+}
+
 /* A fresh run directory: the given one must not hold a previous run; the default one gets a
  * numeric suffix instead of overwriting. A resumed run continues in its own. */
 static cnn_status setup_run_dir(trainer *t) {
     const train_cfg *c = &t->cfg;
     if (t->resuming) {
         snprintf(t->dir, sizeof t->dir, "%s", c->resume_dir);
-        return lock_run_dir(t);
+        CNN_TRY(lock_run_dir(t));
+        remove_stale_temporaries(t);
+        return CNN_OK;
     }
     if (c->out_dir) {
         snprintf(t->dir, sizeof t->dir, "%s", c->out_dir);
@@ -238,6 +260,7 @@ static cnn_status setup(trainer *t, const train_cfg *in) {
     t->resuming_file = false;
     t->s.opt->step = t->st.pos.optimizer_steps;
     t->s.step = t->st.pos.step;
+    t->saved = t->st.pos, t->has_saved = true;
     return write_csv(t); /* rows after the checkpoint (a crash between the two) go */
 }
 
@@ -247,6 +270,25 @@ static float current_lr(const trainer *t, int epoch, int64_t k, int64_t steps) {
     const train_cfg *c = &t->cfg;
     if (c->sched.kind == SCHED_PLATEAU) return t->st.plat.lr;
     return sched_lr(&c->sched, c->opt.lr, epoch, (int)k, c->epochs, (int)steps);
+}
+
+static cnn_status save(trainer *t, bool best) {
+    char *state = NULL, path[600];
+    int bad = diverge_bad_param(t->s.g, true); /* the last good checkpoint stays */
+    if (bad >= 0)
+        return cnn_fail(CNN_ERR_DIVERGED, "%s %s is not finite after step %lld: training diverged; try a smaller --lr",
+                        param_trainable(&t->s.g->params[bad]) ? "parameter" : "running statistic",
+                        t->s.g->params[bad].name, (long long)t->s.step);
+    CNN_TRY(train_json_write(&t->cfg, &t->st, &state));
+    snprintf(path, sizeof path, "%s/last.safetensors", t->dir);
+    cnn_status st = ckpt_save(path, t->s.g, &t->info, state, t->s.opt);
+    if (!st && best) {
+        snprintf(path, sizeof path, "%s/best.safetensors", t->dir);
+        st = ckpt_save(path, t->s.g, &t->info, state, NULL);
+    }
+    free(state);
+    if (!st) t->saved = t->st.pos, t->has_saved = true;
+    return st;
 }
 
 static cnn_status run_epoch(trainer *t, float *lr) {
@@ -271,6 +313,9 @@ static cnn_status run_epoch(trainer *t, float *lr) {
         p->optimizer_steps = t->s.opt->step;
         p->seconds = progress_now() - t->pr.t0; /* the position is complete after every step */
         if (!t->cfg.quiet) progress_step(&t->pr, k + 1, p->images, p->loss_sum / p->images, (double)p->correct / p->images);
+        /* by the global step, so that a resumed run keeps the rhythm; the epoch's end saves anyway */
+        int every = t->cfg.checkpoint_every;
+        if (every > 0 && p->step % every == 0 && k + 1 < steps) CNN_TRY(save(t, false));
     }
     return CNN_OK;
 }
@@ -278,19 +323,6 @@ static cnn_status run_epoch(trainer *t, float *lr) {
 static cnn_status validate(trainer *t, eval_result *r) {
     const session *s = &t->s;
     return evaluator_run(t->ev, s->val_src ? s->val_src : s->test_src, s->workers, false, r);
-}
-
-static cnn_status save(trainer *t, bool best) {
-    char *state = NULL, path[600];
-    CNN_TRY(train_json_write(&t->cfg, &t->st, &state));
-    snprintf(path, sizeof path, "%s/last.safetensors", t->dir);
-    cnn_status st = ckpt_save(path, t->s.g, &t->info, state, t->s.opt);
-    if (!st && best) {
-        snprintf(path, sizeof path, "%s/best.safetensors", t->dir);
-        st = ckpt_save(path, t->s.g, &t->info, state, NULL);
-    }
-    free(state);
-    return st;
 }
 
 static void write_curves(trainer *t) {
@@ -362,6 +394,21 @@ static cnn_status run_epochs(trainer *t, train_summary *sum) {
 
 /* ---------- the end ---------- */
 
+/* A diverged run says which checkpoint it leaves: the last one saved before, untouched. */
+static cnn_status diverged(const trainer *t, cnn_status st) {
+    const train_position *p = &t->saved;
+    char msg[1024], kept[700];
+    snprintf(msg, sizeof msg, "%s", cnn_last_error());
+    if (!t->has_saved) snprintf(kept, sizeof kept, "nothing was saved: it diverged before the first checkpoint");
+    else if (p->batch == 0)
+        snprintf(kept, sizeof kept, "%s/last.safetensors stays as saved after epoch %d (step %lld)", t->dir, p->epoch,
+                 (long long)p->step);
+    else
+        snprintf(kept, sizeof kept, "%s/last.safetensors stays as saved at step %lld (epoch %d, batch %lld)", t->dir,
+                 (long long)p->step, p->epoch + 1, (long long)p->batch);
+    return cnn_fail(st, "%s; %s", msg, kept);
+}
+
 static cnn_status restore_best(trainer *t) {
     const early_stop *e = &t->st.early;
     if (!t->cfg.early.restore_best || e->best_epoch <= 0 || e->best_epoch == t->st.pos.epoch) return CNN_OK;
@@ -426,6 +473,7 @@ cnn_status train_run(const train_cfg *cfg, train_summary *sum) {
                     c->model.name, c->dataset, (long long)t.s.count, t.s.c, t.s.h, t.s.w, t.s.classes, (long long)graph_param_count(t.s.g, true), t.dir);
         fflush(t.log);
         st = run_epochs(&t, sum);
+        if (st == CNN_ERR_DIVERGED) st = diverged(&t, st);
         seconds = progress_now() - t0;
     }
     if (!st) st = restore_best(&t);

@@ -29,6 +29,7 @@ typedef struct train_cfg {
     int image_size, resize;    /* folder: crop side (224) and evaluation shorter side (0: size * 256 / 224) */
     bool full_decode;          /* folder: never decode JPEGs at reduced scale (pixel-exact with PIL, slower) */
     int workers;               /* loader threads (0: 1 for in-memory sets, the cores up to 8 for folders) */
+    int checkpoint_every;      /* also save last.safetensors after every N-th global step (0: at epoch ends only) */
     uint64_t seed;
     int progress;              /* -1: detect a terminal */
     FILE *log;                 /* where progress goes (stdout if NULL) */
@@ -36,8 +37,8 @@ typedef struct train_cfg {
     bool plot;                 /* write curves.png after every epoch (default on) */
     /* Continue the run in this directory from its last.safetensors: everything is restored from
      * it (weights, optimizer, schedule position, monitors, history, data order, random streams),
-     * and of this configuration only epochs (when > 0), threads, workers, data_dir, eval_batch, progress,
-     * log, quiet, plot and stop are used. */
+     * and of this configuration only epochs (when > 0), threads, workers, data_dir, eval_batch,
+     * checkpoint_every, progress, log, quiet, plot and stop are used. */
     const char *resume_dir;
     /* When it becomes non-zero (a signal handler's flag), stop after the current epoch with the
      * run saved and resumable. */
