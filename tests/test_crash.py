@@ -140,8 +140,8 @@ def kills_during_saves(data, tmp, ref, rounds=8):
     left = [n for n in os.listdir(run) if ".tmp." in n]
     check(not left, f"temporaries left after the resume: {left}")
     if same_run(run, ref, "killed during saves and resumed"):
-        print(f"kill -9 during saves: {kills} kills ({in_save} with a save's temporary on disk), the checkpoint read and "
-              f"evaluated every time; resumed: bit-identical to the uninterrupted run")
+        print(f"kill -9 during saves: {kills} kills ({in_save} with a save's temporary on disk), the checkpoint read "
+              f"and evaluated every time; resumed: bit-identical to the uninterrupted run")
 
 
 DIVERGE = ["--limit", "128", "--batch-size", "16", "--threads", "2", "--schedule", "constant", "--lr", "0.5", "--quiet"]

@@ -71,8 +71,8 @@ static void nan_weight(void) {
           diverge_bad_param(n.g, false), n.fc2);
     CHECK_OK(plan_forward(n.p, true, 9));
     const char *msg = report(&n, false);
-    CHECK(strstr(msg, "parameter fc2.weight is not finite any more (the update of step 40 made it so)"), "NaN weight: %s",
-          msg);
+    CHECK(strstr(msg, "parameter fc2.weight is not finite any more (the update of step 40 made it so)"),
+          "NaN weight: %s", msg);
     printf("NaN in a weight: %s\n", msg);
     drop(&n);
 }
@@ -96,8 +96,8 @@ static void overflowing_gradient(void) {
     CHECK_OK(plan_backward(n.p));
     CHECK(isinf(optim_grad_norm(o)), "gradient norm %g, expected infinity", optim_grad_norm(o));
     const char *msg = report(&n, true);
-    CHECK(strstr(msg, "the first non-finite gradient is that of parameter fc1.weight, from the backward of fc1 (linear)"),
-          "overflow in the backward: %s", msg);
+    CHECK(strstr(msg, "the first non-finite gradient is that of parameter fc1.weight, from the backward of "
+                      "fc1 (linear)"), "overflow in the backward: %s", msg);
     CHECK(strstr(msg, "--clip-norm"), "the hint names --clip-norm: %s", msg);
     printf("overflow in the backward: %s\n", msg);
     optim_free(o);

@@ -1,6 +1,6 @@
 """test_reliability.py — every bad input of docs/reliability.md, fed to the cnn command: each must end in a
-clear message and exit status 1 (bad file, failure) or 2 (misuse), never a crash; and the table in
-docs/reliability.md must be what the program does now (rows are regenerated here and compared).
+clear message and exit status 1 (bad file, failure), 2 (misuse) or 3 (training diverged), never a crash;
+and the table in docs/reliability.md must be what the program does now (rows are regenerated here and compared).
 After a deliberate change of a message: /usr/bin/python3 tests/test_reliability.py --write (with CNN_BUILD_DIR
 set, or a build in ./build) rewrites the table."""
 import gzip
@@ -13,7 +13,7 @@ import struct
 import sys
 import tempfile
 
-from cnntest import SOURCE, check, cnn, report, write_cifar10, write_color_folder, write_idx
+from cnntest import SOURCE, check, cnn, report, write_cifar10, write_color_folder, write_idx, write_mnist_like
 
 DOC = os.path.join(SOURCE, "docs", "reliability.md")
 BEGIN, END = "<!-- bad-inputs:begin (tests/test_reliability.py writes this table) -->", "<!-- bad-inputs:end -->"
@@ -228,6 +228,15 @@ def limit_cases():
     return cases
 
 
+def diverge_cases(tmp):
+    """A learning rate of 1000 overflows the convnet's activations within a few steps: exit 3, not 1."""
+    d = os.path.join(tmp, "learnable")
+    write_mnist_like(d, train=64, test=16)
+    return [("training diverges (--lr 1000): NaN in the gradients", [
+        "train", "--data", d, "--out", os.path.join(tmp, "diverged"), "--batch-size", "16", "--epochs", "1",
+        "--schedule", "constant", "--lr", "1000", "--threads", "1"])]
+
+
 def run_case(tmp, case):
     what, args = case[0], case[1]
     limit = case[2] if len(case) > 2 and isinstance(case[2], int) else None
@@ -249,7 +258,9 @@ def run_case(tmp, case):
     message = lines[0] if lines else ""
     message = message.replace(tmp, "DIR")
     shown = " ".join(["cnn"] + [a.replace(tmp, "DIR") for a in args])
-    check(rc in (1, 2), f"{what}: `{shown}` exited {rc} (a crash is negative), stderr {err[-500:]!r}")
+    expected = (3,) if what.startswith("training diverges") else (1, 2)
+    check(rc in expected,
+          f"{what}: `{shown}` exited {rc}, expected {expected} (a crash is negative), stderr {err[-500:]!r}")
     check(message.startswith(("cnn", "usage: cnn")), f"{what}: no message: {err[-300:]!r}")
     if "DIR/" in shown and rc == 1:
         path = [a for a in args if a.startswith(tmp)][-1]
@@ -259,6 +270,7 @@ def run_case(tmp, case):
 
 def table_rows(tmp):
     cases = data_cases(tmp) + folder_cases(tmp) + checkpoint_cases(tmp) + cli_cases() + limit_cases()
+    cases += diverge_cases(tmp)
     return [run_case(tmp, c) for c in cases]
 
 
@@ -283,7 +295,7 @@ def main():
         for row in documented:
             if row.split(" | ")[0] not in ran and "RLIMIT_AS" not in row:
                 check(False, f"docs/reliability.md lists a case this test no longer runs:\n  {row}")
-    print(f"{len(rows)} bad inputs, each a message and exit status 1 or 2")
+    print(f"{len(rows)} bad inputs, each a message and exit status 1 or 2 (3: diverged)")
     report("test_reliability")
 
 

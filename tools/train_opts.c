@@ -239,8 +239,8 @@ static cnn_status parse_resumed(train_opts *t, int argc, char **argv) {
         old.target = &before[i];
         cli_value_text(&old, was, sizeof was);
         return cnn_fail(CNN_ERR_ARG, "--%s %s: the run in %s was trained with %s, and a resumed run keeps its settings "
-                                     "(it may change --epochs, --threads, --data, --workers, --eval-batch-size, --checkpoint-every); start a new run "
-                                     "to try another value", o->name, now, dir, was);
+                                     "(it may change --epochs, --threads, --data, --workers, --eval-batch-size, "
+                                     "--checkpoint-every); start a new run to try another value", o->name, now, dir, was);
     }
     t->c.resume_dir = dir;
     return CNN_OK;

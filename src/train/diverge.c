@@ -66,9 +66,11 @@ static void check_node(plan *p, int nid, bool backward, void *ctx) {
     }
     for (int i = 0; i < n->nparams && !t->found; i++) {
         const param *q = &g->params[n->params[i]];
-        if (!param_trainable(q) || diverge_finite(graph_param_grad(g, n->params[i]), q->bytes / sizeof(float))) continue;
+        if (!param_trainable(q) || diverge_finite(graph_param_grad(g, n->params[i]), q->bytes / sizeof(float)))
+            continue;
         char what[300];
-        snprintf(what, sizeof what, "the first non-finite gradient is that of parameter %s, from the backward of", q->name);
+        snprintf(what, sizeof what, "the first non-finite gradient is that of parameter %s, from the backward of",
+                 q->name);
         found(t, n, what);
     }
     for (int i = 0; i < n->nin && !t->found; i++)
