@@ -56,6 +56,7 @@ typedef struct bench_args {
     const char *precision;           /* f32 (bf16 is refused with the reason: be_precision_check) */
     bool profile;
     bool peak;                       /* --peak: time sgemm, the machine's f32 ceiling */
+    const char *save;                /* --save: time checkpoint saves into this directory */
     const char *data;                /* --data: time the loader alone on this image folder */
     int workers, image_size, resize, epochs;
     bool full_decode;

@@ -1,10 +1,13 @@
 /* cmd_bench.c — `cnn bench`: times a model's training step (forward, backward, SGD update) or
- * inference step on random data, and profiles where the time goes per op type; or, with --data,
+ * inference step on random data, profiles where the time goes per op type, times checkpoint saves
+ * against the step (--save); or, with --data,
  * the data loader alone on an image folder (decoding and transforms, as bench/imagefolder compares
  * with torchvision). */
 #include <omp.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -16,6 +19,7 @@
 #include "data/loader.h"
 #include "models/models.h"
 #include "ops/ops.h"
+#include "train/checkpoint.h"
 #include "train/optim.h"
 #include "train/progress.h"
 
@@ -54,7 +58,44 @@ static void print_profile(const profile *pr, int steps) {
                100 * (pr->fwd[i] + pr->bwd[i]) / total);
 }
 
-static cnn_status run(model_cfg *m, int batch, int steps, int warmup, bool train, bool prof) {
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* --save DIR: `steps` writes of the model's checkpoint with its optimizer state, as cnn train writes
+ * last.safetensors (temporary file, fsync, rename, fsync of the directory), against the step time. */
+static cnn_status time_saves(const model_cfg *m, const graph *g, const optimizer *o, const char *dir, int steps,
+                             double step_seconds) {
+    ckpt_info info = {.model = *m, .channels = m->in_c <= CKPT_MAX_CHANNELS ? m->in_c : 0};
+    snprintf(info.name_buf, sizeof info.name_buf, "%s", m->name);
+    info.model.name = info.name_buf;
+    snprintf(info.dataset, sizeof info.dataset, "random");
+    for (int c = 0; c < CKPT_MAX_CHANNELS; c++) info.std[c] = 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/bench.safetensors", dir);
+    double *t = malloc(sizeof(double) * steps);
+    if (!t) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    cnn_status st = CNN_OK;
+    for (int i = 0; i < steps && !st; i++) {
+        double t0 = progress_now();
+        st = ckpt_save(path, g, &info, NULL, o);
+        t[i] = progress_now() - t0;
+    }
+    struct stat sb;
+    if (!st && stat(path, &sb) == 0) {
+        qsort(t, steps, sizeof *t, by_value);
+        double median = t[steps / 2];
+        printf("checkpoint save (%.1f MB, weights and optimizer state, %s): median %.1f ms, min %.1f, max %.1f of %d; "
+               "%.2f steps' time; --checkpoint-every 100 adds %.2f%%\n", sb.st_size / 1048576.0, path, 1e3 * median,
+               1e3 * t[0], 1e3 * t[steps - 1], steps, median / step_seconds, 100 * median / (100 * step_seconds));
+    }
+    unlink(path);
+    free(t);
+    return st;
+}
+
+static cnn_status run(model_cfg *m, int batch, int steps, int warmup, bool train, bool prof, const char *save_dir) {
     graph *g;
     CNN_TRY(model_build(m, &g));
     graph_attach_losses(g, 0);
@@ -91,6 +132,7 @@ static cnn_status run(model_cfg *m, int batch, int steps, int warmup, bool train
                batch, omp_get_max_threads(), steps * batch / dt, 1e3 * dt / steps, steps, plan_arena_bytes(p) / 1048576.0,
                flop / 1e9, flop * steps * batch / dt / 1e9);
         if (prof) print_profile(&pr, steps);
+        if (save_dir && train) st = time_saves(m, g, o, save_dir, steps, dt / steps);
     }
     optim_free(o);
     plan_free(p);
@@ -188,6 +230,7 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
         {"peak", OPT_FLAG, &a->peak, NULL, "time oneDNN's sgemm (2048^3) instead: the f32 ceiling of this machine"},
         {"precision", OPT_CHOICE, &a->precision, NULL, "arithmetic (bf16 needs AVX512-BF16 and is not implemented)", 0, 0,
          "f32|bf16"},
+        {"save", OPT_STRING, &a->save, "DIR", "then time as many checkpoint saves (with optimizer state) into DIR"},
         {"threads", OPT_INT, &a->threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024},
         {"data", OPT_STRING, &a->data, "DIR", "time the loader alone on an image folder DIR/<class>/<images>"},
         {"workers", OPT_INT, &a->workers, "N", "--data: loader threads", 1, 256},
@@ -221,6 +264,8 @@ int cmd_bench(int argc, char **argv) {
         cnn_status st = run_loader(&a);
         return st ? cli_fail(&bench_command, st) : EXIT_OK;
     }
-    cnn_status st = run(&a.model, a.batch, a.steps, a.warmup, strcmp(a.mode, "train") == 0, a.profile);
+    if (a.save && strcmp(a.mode, "train"))
+        return cli_fail(&bench_command, cnn_fail(CNN_ERR_ARG, "--save times the checkpoints of training: use --mode train"));
+    cnn_status st = run(&a.model, a.batch, a.steps, a.warmup, strcmp(a.mode, "train") == 0, a.profile, a.save);
     return st ? cli_fail(&bench_command, st) : EXIT_OK;
 }
