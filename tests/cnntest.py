@@ -1,6 +1,8 @@
 """cnntest.py — helpers shared by the Python tests: where things are, running the cnn binary,
-writing small data sets in the real file formats, and a check counter."""
+writing small data sets in the real file formats, comparing two runs bit for bit, and a check counter."""
+import csv
 import gzip
+import json
 import os
 import struct
 import subprocess
@@ -109,3 +111,31 @@ def write_mnist_like(directory, train=512, test=256, size=28, seed=0):
     for prefix, n in (("train", train), ("t10k", test)):
         labels = [rnd.randrange(10) for _ in range(n)]
         write_idx(directory, prefix, [image(k) for k in labels], labels, size=size)
+
+
+def load_run(run, name="last.safetensors"):
+    """A run's checkpoint: (tensor name -> raw bytes, the metadata's "train" member)."""
+    import safetensors_io  # imports torch: only for the tests that compare runs
+    tensors, meta = safetensors_io.load(os.path.join(run, name))
+    raw = {k: v.numpy().tobytes() for k, v in tensors.items()}
+    return raw, json.loads(meta["cnn"])["train"]
+
+
+def csv_rows(run):
+    """metrics.csv as dicts, without the seconds (wall time)."""
+    with open(os.path.join(run, "metrics.csv")) as f:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
+
+
+def same_run(a, b, what):
+    """Checks that runs a and b end with the same bits: every tensor of last.safetensors (weights,
+    optimizer state), the history and position it holds, and metrics.csv, wall times aside."""
+    ta, sa = load_run(a)
+    tb, sb = load_run(b)
+    differing = sorted(k for k in ta if ta[k] != tb.get(k))
+    ok = check(set(ta) == set(tb) and not differing, f"{what}: tensors differ: {differing[:5]}")
+    rows = [[row[:-1] for row in s["history"]["rows"]] for s in (sa, sb)]  # seconds (wall time) is last
+    ok &= check(rows[0] == rows[1], f"{what}: histories differ\n{sa['history']}\n{sb['history']}")
+    ok &= check(sa["position"] == sb["position"], f"{what}: positions {sa['position']} vs {sb['position']}")
+    ok &= check(csv_rows(a) == csv_rows(b), f"{what}: metrics.csv differ")
+    return ok

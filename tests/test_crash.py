@@ -9,7 +9,6 @@
 - divergence: a learning rate that blows up after the first epochs stops with exit 3 and a message
   naming the step and the op; last.safetensors stays exactly the checkpoint of the epoch before
   (equal to a run stopped there), still evaluates, and resuming it diverges again at the same step."""
-import csv
 import json
 import os
 import random
@@ -20,7 +19,7 @@ import subprocess
 import tempfile
 import time
 
-from cnntest import CNN, check, cnn, report, write_mnist_like
+from cnntest import CNN, check, cnn, report, same_run, write_mnist_like
 import safetensors_io
 
 BASE = ["--limit", "128", "--batch-size", "16", "--threads", "2", "--dropout", "0.5", "--val", "32", "--quiet"]
@@ -34,28 +33,6 @@ def header(path):
         (n,) = struct.unpack("<Q", f.read(8))
         meta = json.loads(f.read(n))["__metadata__"]
     return json.loads(meta["cnn"])["train"]
-
-
-def load_run(run):
-    tensors, meta = safetensors_io.load(os.path.join(run, "last.safetensors"))
-    return {k: v.numpy().tobytes() for k, v in tensors.items()}, json.loads(meta["cnn"])["train"]
-
-
-def csv_rows(run):
-    with open(os.path.join(run, "metrics.csv")) as f:
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
-
-
-def same_run(a, b, what):
-    ta, sa = load_run(a)
-    tb, sb = load_run(b)
-    differing = sorted(k for k in ta if ta[k] != tb.get(k))
-    ok = check(set(ta) == set(tb) and not differing, f"{what}: tensors differ: {differing[:5]}")
-    rows = [[r[:-1] for r in s["history"]["rows"]] for s in (sa, sb)]  # seconds (wall time) is last
-    ok &= check(rows[0] == rows[1], f"{what}: histories differ\n{rows[0]}\n{rows[1]}")
-    ok &= check(sa["position"] == sb["position"], f"{what}: positions {sa['position']} vs {sb['position']}")
-    ok &= check(csv_rows(a) == csv_rows(b), f"{what}: metrics.csv differ")
-    return ok
 
 
 def start(*args):

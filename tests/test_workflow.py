@@ -13,8 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from cnntest import CNN, check, cnn, report, write_mnist_like
-import safetensors_io
+from cnntest import CNN, check, cnn, csv_rows, load_run, report, same_run, write_mnist_like
 
 BASE = ["--limit", "128", "--batch-size", "32", "--threads", "2", "--lr", "0.05"]
 
@@ -23,32 +22,6 @@ def train(data, out, *args):
     rc, stdout, stderr = cnn("train", "--data", data, "--out", out, *BASE, *args)
     check(rc == 0, f"train {out} {args}: exit {rc}\n{stdout}\n{stderr}")
     return stdout
-
-
-def load_run(run, name="last.safetensors"):
-    tensors, meta = safetensors_io.load(os.path.join(run, name))
-    raw = {k: v.numpy().tobytes() for k, v in tensors.items()}
-    return raw, json.loads(meta["cnn"])["train"]
-
-
-def rows_without_seconds(state):
-    return [row[:-1] for row in state["history"]["rows"]]  # seconds (wall time) is last
-
-
-def csv_rows(run):
-    with open(os.path.join(run, "metrics.csv")) as f:
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
-
-
-def same_run(a, b, what):
-    ta, sa = load_run(a)
-    tb, sb = load_run(b)
-    differing = sorted(k for k in ta if ta[k] != tb.get(k))
-    check(set(ta) == set(tb) and not differing, f"{what}: tensors differ: {differing[:5]}")
-    check(rows_without_seconds(sa) == rows_without_seconds(sb), f"{what}: histories differ\n{sa['history']}\n{sb['history']}")
-    check(sa["position"] == sb["position"], f"{what}: positions {sa['position']} vs {sb['position']}")
-    check(csv_rows(a) == csv_rows(b), f"{what}: metrics.csv differ")
-    return not differing
 
 
 def determinism(data, tmp):
