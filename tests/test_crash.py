@@ -22,7 +22,8 @@ import time
 from cnntest import CNN, check, cnn, report, same_run, write_mnist_like
 import safetensors_io
 
-BASE = ["--limit", "128", "--batch-size", "16", "--threads", "2", "--dropout", "0.5", "--val", "32", "--quiet"]
+NO_PLOT = "--no-plot"  # curves.png is not what is tested here (and a resumed run takes it from the command line)
+BASE = ["--limit", "128", "--batch-size", "16", "--threads", "2", "--dropout", "0.5", "--val", "32", "--quiet", NO_PLOT]
 EPOCHS = ["--epochs", "2"]  # 8 steps per epoch
 TEMP = ".last.safetensors.tmp."
 
@@ -66,7 +67,7 @@ def mid_epoch_kill(data, tmp, ref):
     pos = header(last)["position"]
     check(p.returncode == -signal.SIGKILL and pos["batch"] > 0,
           f"killed mid-epoch: exit {p.returncode}, last checkpoint at {pos}")
-    rc, out, err = cnn("train", "--resume", run)
+    rc, out, err = cnn("train", "--resume", run, NO_PLOT)
     check(rc == 0 and f"resuming {run} at epoch {pos['epoch'] + 1} of 2 (step {pos['step']})" in out,
           f"resume after kill -9: exit {rc}\n{out}\n{err}")
     if same_run(run, ref, "killed mid-epoch and resumed"):
@@ -87,7 +88,7 @@ def kills_during_saves(data, tmp, ref, rounds=8):
             p = start("--data", data, "--out", run, *BASE, *EPOCHS, "--checkpoint-every", "2")
             wait_for(p, lambda: os.path.exists(last), "the first checkpoint")
         else:  # the interval may change on resume
-            p = start("--resume", run, "--checkpoint-every", "1")
+            p = start("--resume", run, "--checkpoint-every", "1", NO_PLOT)
         if r % 2 == 0:
             wait_for(p, lambda: any(n.startswith(TEMP) and n not in stale for n in os.listdir(run)), "a save")
         else:
@@ -112,7 +113,7 @@ def kills_during_saves(data, tmp, ref, rounds=8):
         check(r == 0 or state["config"]["checkpoint_every"] in (1, 2), f"checkpoint_every {state['config']}")
         step = now
     check(kills >= 4 and in_save >= 1, f"{kills} kills, {in_save} during a save: too few to test anything")
-    rc, out, err = cnn("train", "--resume", run)
+    rc, out, err = cnn("train", "--resume", run, NO_PLOT)
     check(rc == 0, f"final resume: exit {rc}\n{out}\n{err}")
     left = [n for n in os.listdir(run) if ".tmp." in n]
     check(not left, f"temporaries left after the resume: {left}")
@@ -121,7 +122,8 @@ def kills_during_saves(data, tmp, ref, rounds=8):
               f"and evaluated every time; resumed: bit-identical to the uninterrupted run")
 
 
-DIVERGE = ["--limit", "128", "--batch-size", "16", "--threads", "2", "--schedule", "constant", "--lr", "0.5", "--quiet"]
+DIVERGE = ["--limit", "128", "--batch-size", "16", "--threads", "2", "--schedule", "constant", "--lr", "0.5", "--quiet",
+           NO_PLOT]
 
 
 def divergence(data, tmp):
@@ -148,7 +150,7 @@ def divergence(data, tmp):
     check(rc == 0, f"the run stopped at epoch {epoch - 1}: exit {rc}")
     # the history rows and tensors: the reference's configuration says fewer epochs, the rest is equal
     kept = same_run(run, ref, f"the checkpoint kept after divergence vs the run stopped at epoch {epoch - 1}")
-    rc, out, err3 = cnn("train", "--resume", run)
+    rc, out, err3 = cnn("train", "--resume", run, NO_PLOT)
     again = re.search(r"at step (\d+): training diverged: (.*?);", err3)
     check(rc == 3 and again and int(again.group(1)) == step and again.group(2) == where.split(";")[0],
           f"resuming the diverged run diverges again at step {step}: exit {rc}\n{err3}")
