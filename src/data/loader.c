@@ -31,6 +31,7 @@ struct data_loader {
     loader_config cfg;
     const data_source *src;
     int64_t sample, batches;
+    int64_t stride, offset;  /* batch k's positions start at k * stride + offset (sharding) */
     int chunk, nworkers;
     loader_slot slots[LOADER_RING];
     int32_t *perm;        /* the epoch's order (shuffle) */
@@ -53,7 +54,7 @@ typedef struct worker_arg {
 } worker_arg;
 
 static int64_t positions_of(const data_loader *l, int64_t k) {
-    int64_t left = l->src->count - k * l->cfg.batch;
+    int64_t left = l->src->count - k * l->stride - l->offset;
     return left < l->cfg.batch ? left : l->cfg.batch;
 }
 
@@ -99,7 +100,8 @@ static int make_run(data_loader *l, void *ws, uint64_t gen, int epoch, int64_t k
     int bad = 0;
     for (int j = p0; j < p1; j++) {
         if (__atomic_load_n(&l->gen, __ATOMIC_RELAXED) != gen) break; /* restarted: the work is dropped */
-        int r = make_position(l, ws, epoch, k * l->cfg.batch + j, slot->images + j * l->sample, slot->labels + j);
+        int r = make_position(l, ws, epoch, k * l->stride + l->offset + j, slot->images + j * l->sample,
+                              slot->labels + j);
         slot->ok[j] = r >= 0 && (r == 1 || l->cfg.fill_bad);
         bad += r != 1;
         if (r < 0 && !*err) {
@@ -160,6 +162,8 @@ static cnn_status loader_check(const loader_config *cfg) {
         return cnn_fail(CNN_ERR_ARG, "loader: %lld samples, more than the %d a permutation holds", (long long)s->count,
                         INT32_MAX);
     if (cfg->batch <= 0) return cnn_fail(CNN_ERR_ARG, "loader: batch size %d, expected at least 1", cfg->batch);
+    if (cfg->shards > 1 && (cfg->shard < 0 || cfg->shard >= cfg->shards))
+        return cnn_fail(CNN_ERR_ARG, "loader: shard %d of %d", cfg->shard, cfg->shards);
     if (cfg->workers > LOADER_MAX_WORKERS)
         return cnn_fail(CNN_ERR_ARG, "loader: %d workers, at most %d", cfg->workers, LOADER_MAX_WORKERS);
     return CNN_OK;
@@ -196,8 +200,11 @@ cnn_status loader_create(const loader_config *cfg, data_loader **out) {
     l->cfg = *cfg;
     l->src = cfg->src;
     l->sample = (int64_t)l->src->c * l->src->h * l->src->w;
-    int64_t count = l->src->count;
-    l->batches = cfg->drop_last ? count / cfg->batch : (count + cfg->batch - 1) / cfg->batch;
+    int64_t count = l->src->count, shards = cfg->shards > 1 ? cfg->shards : 1;
+    l->stride = cfg->batch * shards;
+    l->offset = cfg->shards > 1 ? (int64_t)cfg->shard * cfg->batch : 0;
+    l->batches = cfg->drop_last ? count / l->stride
+                 : count > l->offset ? (count - l->offset + l->stride - 1) / l->stride : 0;
     l->nworkers = cfg->workers > 0 ? cfg->workers : 1;
     /* runs short enough that all workers share a batch, long enough to keep locking rare */
     l->chunk = cfg->batch / (4 * l->nworkers);

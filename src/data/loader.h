@@ -26,6 +26,11 @@ typedef struct loader_config {
     int fill_bad;               /* training: batches stay full, a bad sample's place taken by the next
                                    readable one (made with the bad one's stream); else batches shrink */
     int workers;                /* threads making samples (<= 0: 1) */
+    /* Data-parallel: this process's part of every batch. With shards = K > 1, batch k is positions
+       [k·K·batch, (k+1)·K·batch) of the epoch's order, of which this loader makes the `batch` from
+       (k·K + shard)·batch on (without drop_last, the last one may be shorter, or missing for some
+       shards); the K loaders together see what one loader of batch K·batch sees. 0 or 1: all. */
+    int shard, shards;
     uint64_t seed;
     /* Called (from a worker) the first time a sample fails, with the message naming it; NULL:
        "cnn: skipping <message>" on stderr. */

@@ -29,7 +29,7 @@ void metrics_count(const float *logits, const int32_t *labels, int n, int k, int
 
 struct evaluator {
     graph *g;
-    int batch;
+    int batch, shard, shards;
     plan *full, *rest;
 };
 
@@ -45,6 +45,11 @@ cnn_status evaluator_create(graph *g, int batch, evaluator **out) {
     }
     *out = e;
     return CNN_OK;
+}
+
+void evaluator_shard(evaluator *e, int shard, int shards) {
+    e->shard = shard;
+    e->shards = shards;
 }
 
 void evaluator_free(evaluator *e) {
@@ -103,7 +108,7 @@ cnn_status evaluator_run(evaluator *e, const data_source *src, int workers, bool
                         in->c, in->h, in->w);
     if (confusion && !(r->confusion = calloc((size_t)r->classes * r->classes, sizeof(int64_t))))
         return cnn_fail(CNN_ERR_NOMEM, "out of memory");
-    loader_config lc = {.src = src, .batch = e->batch, .workers = workers};
+    loader_config lc = {.src = src, .batch = e->batch, .workers = workers, .shard = e->shard, .shards = e->shards};
     data_loader *l;
     CNN_TRY(loader_create(&lc, &l));
     float *images = malloc(sizeof(float) * e->batch * src->c * src->h * src->w);

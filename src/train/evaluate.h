@@ -24,6 +24,9 @@ typedef struct evaluator evaluator;
 /* Plans for full batches of `batch` and, on demand, one shorter remainder batch. */
 cnn_status evaluator_create(graph *g, int batch, evaluator **out);
 void evaluator_free(evaluator *e);
-/* One pass over every sample of src, in order, made by `workers` loader threads (<= 0: 1). */
+/* Data-parallel: the passes evaluate only this process's part of every batch (see loader_config's
+ * shard); the caller adds the results over the processes. */
+void evaluator_shard(evaluator *e, int shard, int shards);
+/* One pass over every sample of src (or its shard), in order, made by `workers` loader threads (<= 0: 1). */
 cnn_status evaluator_run(evaluator *e, const data_source *src, int workers, bool confusion, eval_result *r);
 #endif
