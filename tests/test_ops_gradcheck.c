@@ -13,6 +13,13 @@ static int b_conv(graph *g, int x, void *ctx) {
 }
 
 static int b_bn(graph *g, int x, void *ctx) { return op_batchnorm(g, op_conv(g, x, "conv", 12, 3, 1), "bn"); }
+/* Synchronized batch norm over one replica: the sum over the replicas is the vector itself, so the
+ * statistics' own code path (sums in forward, correction in backward) must give BN's gradients. */
+static void one_replica(double *v, int n, void *ctx) {}
+static int b_bn_sync(graph *g, int x, void *ctx) {
+    g->replica_sum = one_replica;
+    return op_batchnorm(g, op_conv(g, x, "conv", 12, 3, 1), "bn");
+}
 static int b_relu(graph *g, int x, void *ctx) { return op_relu(g, op_to_blocked(g, x)); }
 static int b_sigmoid(graph *g, int x, void *ctx) { return op_sigmoid(g, op_to_blocked(g, x)); }
 static int b_sigmoid_padded(graph *g, int x, void *ctx) { return op_sigmoid(g, op_conv(g, x, "conv", 5, 3, 1)); }
@@ -100,6 +107,8 @@ int main(void) {
     gc_opts mono = {.batch = 2, .c = 1, .h = 9, .w = 8};
     gradcheck("conv 5x5 on 1 channel (blocked copy for backward weights)", b_conv, &k5, mono);
     gradcheck("batchnorm (training), 12 channels", b_bn, NULL, small);
+    gradcheck("batchnorm synchronized (one replica), 12 channels", b_bn_sync, NULL, small);
+
     gc_opts kinks = wide;
     kinks.distinct_inputs = true;
     gradcheck("relu", b_relu, NULL, kinks);

@@ -115,6 +115,10 @@ typedef struct graph {
     int64_t version;                    /* bumped when parameter values change (optimizer step, load) */
     cnn_status error;                   /* first build error; builders become no-ops after it */
     char *model_name;
+    /* Data-parallel training with synchronized batch norm: sums n doubles over every replica, in
+     * place. Set before compiling a training plan; NULL: each replica's own batch statistics. */
+    void (*replica_sum)(double *v, int n, void *ctx);
+    void *replica_ctx;
 } graph;
 
 graph *graph_new(void);

@@ -1,6 +1,10 @@
 /* batchnorm.c — batch normalization on oneDNN. Training normalizes with the batch statistics and
  * updates the running ones as PyTorch does (momentum 0.1, unbiased variance for running_var,
- * num_batches_tracked); evaluation normalizes with the running statistics. */
+ * num_batches_tracked); evaluation normalizes with the running statistics. In training cnn.c
+ * computes the batch statistics itself (sums in double, in an order fixed by the shapes alone)
+ * and oneDNN normalizes with them: so that synchronized batch norm (data-parallel training,
+ * graph.replica_sum), which adds those sums over the replicas as PyTorch's SyncBatchNorm does,
+ * gives the same statistics, to the bit, as one process holding the whole batch. */
 #include "core/error.h"
 #include "core/plan.h"
 #include "ops/ops.h"
@@ -16,9 +20,60 @@ typedef struct bn_state {
     int fwd_train, fwd_eval, bwd;   /* primitive handles */
     int mean, var;                  /* saved batch statistics (LIFE_SAVED) */
     int ws;                         /* ReLU mask when a ReLU is fused in (training), else -1 */
+    bool sync;                      /* statistics over every replica (graph.replica_sum) */
+    double *sums;                   /* 2c+1 sums (exchanged with the other replicas when sync) */
+    double *part;                   /* partial sums per channel block and chunk of images */
+    float *coef;                    /* sync: 3c coefficients of the backward's correction */
+    double count;                   /* values per channel in the (global) batch of the last forward */
 } bn_state;
 
 enum { BN_WEIGHT, BN_BIAS, BN_RMEAN, BN_RVAR, BN_COUNT };
+/* The sums run over fixed chunks of images (in parallel, then added in chunk order): the same bits
+ * whatever the thread count. */
+enum { BN_CHUNKS = 8 };
+
+static void bn_free(void *state) {
+    bn_state *s = state;
+    if (s) {
+        free(s->sums);
+        free(s->part);
+        free(s->coef);
+    }
+    free(s);
+}
+
+/* Training: oneDNN normalizes with the statistics bn_forward gives it (use_global_stats). Its
+ * backward takes them as constants when synchronized (bn_backward adds the part that flows
+ * through them), else it is the ordinary backward, which only needs the hint of an ordinary
+ * forward. */
+static cnn_status train_prims(plan *p, int nid, unsigned flags, dnnl_primitive_desc_t *fpd, dnnl_primitive_desc_t *hint,
+                              dnnl_primitive_desc_t *bpd) {
+    node *n = &plan_graph(p)->nodes[nid];
+    bn_state *s = plan_state(p, nid);
+    float eps = ((bn_attr *)n->attr)->eps;
+    const dnnl_memory_desc_t *src = plan_md(p, n->in[0]), *dst = plan_md(p, n->out[0]);
+    dnnl_batch_normalization_desc_t bd;
+    CNN_TRY(be_check(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, src, eps,
+                                                                 flags | dnnl_use_global_stats), "batch norm training"));
+    CNN_TRY(be_pd(fpd, &bd, NULL, NULL, 0, "batch norm training"));
+    unsigned bflags = flags | (s->sync ? dnnl_use_global_stats : 0);
+    if (!s->sync) {
+        CNN_TRY(be_check(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, src, eps, flags),
+                         "batch norm training"));
+        CNN_TRY(be_pd(hint, &bd, NULL, NULL, 0, "batch norm training"));
+    }
+    CNN_TRY(be_check(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, dst, src, eps, bflags),
+                     "batch norm backward"));
+    return be_pd(bpd, &bd, NULL, s->sync ? *fpd : *hint, 0, "batch norm backward");
+}
+
+static cnn_status alloc_sums(bn_state *s, int64_t c) {
+    int64_t blocks = (c + be_block() - 1) / be_block();
+    s->sums = calloc(2 * c + 1, sizeof(double));
+    s->part = calloc(blocks * BN_CHUNKS * 2 * be_block(), sizeof(double));
+    s->coef = calloc(3 * c, sizeof(float));
+    return s->sums && s->part && s->coef ? CNN_OK : cnn_fail(CNN_ERR_NOMEM, "out of memory");
+}
 
 static cnn_status bn_compile(plan *p, int nid) {
     graph *g = plan_graph(p);
@@ -39,40 +94,39 @@ static cnn_status bn_compile(plan *p, int nid) {
     CNN_TRY(be_pd(&pd, &bd, NULL, NULL, 0, "batch norm inference"));
     s->fwd_eval = plan_prim(p, pd, &st);
     dnnl_primitive_desc_destroy(pd);
+    pd = NULL;
     if (st || !plan_is_train(p)) return st;
 
-    CNN_TRY(be_check(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, src, a->eps, ss),
-                     "batch norm training"));
-    CNN_TRY(be_pd(&fpd, &bd, NULL, NULL, 0, "batch norm training"));
-    s->fwd_train = plan_prim(p, fpd, &st);
     int64_t c = g->tensors[n->in[0]].c;
+    s->sync = g->replica_sum != NULL;
+    CNN_TRY(alloc_sums(s, c));
+    dnnl_primitive_desc_t hint = NULL;
+    st = train_prims(p, nid, ss, &fpd, &hint, &pd);
+    if (!st) s->fwd_train = plan_prim(p, fpd, &st);
+    if (!st) s->bwd = plan_prim(p, pd, &st);
     dnnl_memory_desc_t stat;
     be_md_plain(&stat, 1, &c, dnnl_x);
     s->mean = plan_request(p, nid, LIFE_SAVED, &stat, 0);
     s->var = plan_request(p, nid, LIFE_SAVED, &stat, 0);
-    const dnnl_memory_desc_t *ws = be_query_md(fpd, dnnl_query_workspace_md, 0);
+    const dnnl_memory_desc_t *ws = fpd ? be_query_md(fpd, dnnl_query_workspace_md, 0) : NULL;
     if (ws && be_md_size(ws)) s->ws = plan_request(p, nid, LIFE_SAVED, ws, 0);
     plan_keep_input(p, nid, 0);
     plan_grad_overwrites(p, nid);
-    if (!st) st = be_check(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, plan_md(p, n->out[0]), src,
-                                                                       a->eps, ss),
-                           "batch norm backward");
-    if (!st) st = be_pd(&pd, &bd, NULL, fpd, 0, "batch norm backward");
-    if (!st) s->bwd = plan_prim(p, pd, &st);
     if (pd) dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_desc_destroy(fpd);
+    if (hint) dnnl_primitive_desc_destroy(hint);
+    if (fpd) dnnl_primitive_desc_destroy(fpd);
     return st;
 }
 
 /* A memory object over a raw float vector of c entries (scale, shift, statistics). */
 static dnnl_memory_t vec_mem(plan *p, int nid, int k) { return plan_param_mem(p, nid, k, -1); }
 
-static void update_running(plan *p, int nid, const float *mean, const float *var) {
+/* count: the values per channel the statistics were taken over. */
+static void update_running(plan *p, int nid, const float *mean, const float *var, double count) {
     node *n = &plan_graph(p)->nodes[nid];
     bn_attr *a = n->attr;
     const tensor *t = &plan_graph(p)->tensors[n->in[0]];
     float *rm = plan_param_ptr(p, nid, BN_RMEAN), *rv = plan_param_ptr(p, nid, BN_RVAR);
-    double count = (double)plan_batch(p) * t->h * t->w;
     float unbias = count > 1 ? (float)(count / (count - 1)) : 1.0f;
     float m = a->momentum;
     for (int c = 0; c < t->c; c++) {
@@ -80,6 +134,89 @@ static void update_running(plan *p, int nid, const float *mean, const float *var
         rv[c] = (1 - m) * rv[c] + m * var[c] * unbias;
     }
     (*(int64_t *)plan_param_ptr(p, nid, BN_COUNT))++;
+}
+
+/* Per-channel sum and sum of squares of a blocked activation (nChw{B}c), padding skipped. */
+static void channel_sums(plan *p, int tid, double *sum, double *sq, double *part) {
+    const tensor *t = &plan_graph(p)->tensors[tid];
+    const float *x = plan_val(p, tid);
+    int B = be_block(), nb = (t->c + B - 1) / B, hw = t->h * t->w, n = plan_batch(p);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int cb = 0; cb < nb; cb++)
+        for (int k = 0; k < BN_CHUNKS; k++) {
+            double *a = part + ((size_t)cb * BN_CHUNKS + k) * 2 * B, *q = a + B;
+            for (int j = 0; j < 2 * B; j++) a[j] = 0;
+            for (int i = k * n / BN_CHUNKS; i < (k + 1) * n / BN_CHUNKS; i++) {
+                const float *v = x + (size_t)(i * nb + cb) * hw * B;
+                for (int s = 0; s < hw * B; s += B)
+#pragma omp simd
+                    for (int j = 0; j < B; j++) {
+                        a[j] += v[s + j];
+                        q[j] += (double)v[s + j] * v[s + j];
+                    }
+            }
+        }
+    for (int c = 0; c < t->c; c++) {
+        sum[c] = sq[c] = 0;
+        for (int k = 0; k < BN_CHUNKS; k++) {
+            const double *a = part + ((size_t)(c / B) * BN_CHUNKS + k) * 2 * B;
+            sum[c] += a[c % B];
+            sq[c] += a[B + c % B];
+        }
+    }
+}
+
+/* The batch's mean and biased variance (over every replica's batch when synchronized) into the
+ * buffers the primitives read. */
+static void batch_statistics(plan *p, int nid) {
+    const node *n = &plan_graph(p)->nodes[nid];
+    bn_state *s = plan_state(p, nid);
+    const tensor *t = &plan_graph(p)->tensors[n->in[0]];
+    int C = t->c;
+    channel_sums(p, n->in[0], s->sums, s->sums + C, s->part);
+    s->sums[2 * C] = (double)plan_batch(p) * t->h * t->w;
+    if (s->sync) plan_graph(p)->replica_sum(s->sums, 2 * C + 1, plan_graph(p)->replica_ctx);
+    s->count = s->sums[2 * C];
+    float *mean = plan_buf(p, s->mean), *var = plan_buf(p, s->var);
+    for (int c = 0; c < C; c++) {
+        double m = s->sums[c] / s->count, v = s->sums[C + c] / s->count - m * m;
+        mean[c] = (float)m;
+        var[c] = (float)(v > 0 ? v : 0);
+    }
+}
+
+/* Synchronized backward: oneDNN gave dx = γ·σ⁻¹·dy' (dy' after the fused ReLU's mask) and this
+ * replica's Σdy' and Σdy'·x̂ (the bias and weight gradients, which the gradient all-reduce
+ * averages later). The statistics' share of the gradient needs those sums over every replica:
+ * dx -= γ·σ⁻¹·(Σdy' + x̂·Σdy'·x̂) / count. */
+static void sync_backward(plan *p, int nid) {
+    const node *n = &plan_graph(p)->nodes[nid];
+    bn_state *s = plan_state(p, nid);
+    const tensor *t = &plan_graph(p)->tensors[n->in[0]];
+    int C = t->c, B = be_block(), nb = (C + B - 1) / B, hw = t->h * t->w, batch = plan_batch(p);
+    const float *gb = plan_param_grad_ptr(p, nid, BN_BIAS), *gw = plan_param_grad_ptr(p, nid, BN_WEIGHT);
+    for (int c = 0; c < C; c++) s->sums[c] = gb[c], s->sums[C + c] = gw[c];
+    plan_graph(p)->replica_sum(s->sums, 2 * C, plan_graph(p)->replica_ctx);
+    const float *mean = plan_buf(p, s->mean), *var = plan_buf(p, s->var), *gamma = plan_param_ptr(p, nid, BN_WEIGHT);
+    float eps = ((bn_attr *)n->attr)->eps;
+    float *is = s->coef, *a = s->coef + C, *b = s->coef + 2 * C; /* dx -= a + b·x̂ */
+    for (int c = 0; c < C; c++) {
+        is[c] = 1.0f / sqrtf(var[c] + eps);
+        a[c] = (float)(gamma[c] * is[c] * s->sums[c] / s->count);
+        b[c] = (float)(gamma[c] * is[c] * s->sums[C + c] / s->count);
+    }
+    const float *x = plan_val(p, n->in[0]);
+    float *dx = plan_grad_in_ptr(p, nid, 0);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < batch; i++)
+        for (int cb = 0; cb < nb; cb++) {
+            size_t base = (size_t)(i * nb + cb) * hw * B;
+            for (int s0 = 0; s0 < hw * B; s0 += B)
+                for (int j = 0; j < B && cb * B + j < C; j++) {
+                    int c = cb * B + j;
+                    dx[base + s0 + j] -= a[c] + b[c] * (x[base + s0 + j] - mean[c]) * is[c];
+                }
+        }
 }
 
 static void bn_forward(plan *p, int nid) {
@@ -100,8 +237,9 @@ static void bn_forward(plan *p, int nid) {
     args[4] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, plan_buf_mem(p, s->mean)};
     args[5] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, plan_buf_mem(p, s->var)};
     if (s->ws >= 0) args[6] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, plan_buf_mem(p, s->ws)};
+    batch_statistics(p, nid);
     plan_run(p, s->fwd_train, s->ws >= 0 ? 7 : 6, args);
-    update_running(p, nid, plan_buf(p, s->mean), plan_buf(p, s->var));
+    update_running(p, nid, plan_buf(p, s->mean), plan_buf(p, s->var), s->count);
 }
 
 static void bn_backward(plan *p, int nid) {
@@ -120,6 +258,7 @@ static void bn_backward(plan *p, int nid) {
     };
     if (s->ws >= 0) args[9] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, plan_buf_mem(p, s->ws)};
     plan_run(p, s->bwd, s->ws >= 0 ? 10 : 9, args);
+    if (s->sync) sync_backward(p, nid);
     plan_grad_in_end(p, nid, 0);
 }
 
@@ -142,7 +281,7 @@ static bool bn_absorb(plan *p, int nid, int next) {
     return true;
 }
 
-static const op_def bn_op = {"batchnorm", bn_compile, bn_forward, bn_backward, NULL, NULL, bn_absorb};
+static const op_def bn_op = {"batchnorm", bn_compile, bn_forward, bn_backward, bn_free, NULL, bn_absorb};
 
 int op_batchnorm_ex(graph *g, int x, const char *name, float eps, float momentum) {
     if (!graph_ok(g) || x < 0) return -1;
