@@ -426,11 +426,11 @@ static void count_report(void *ctx, const char *msg) {
     CHECK(strstr(msg, "broken") != NULL, "report: %s", msg);
 }
 
-/* Runs an epoch; returns the status; labels and batch sizes into o. */
-static cnn_status flaky_epoch(flaky *f, int batch, int fill, int shuffle, int workers, int epoch, epoch_out *o,
-                              int64_t *bad) {
+/* Runs an epoch of shard `shard` of `shards`; returns the status; labels and batch sizes into o. */
+static cnn_status shard_epoch(flaky *f, int batch, int fill, int shuffle, int workers, int epoch, int shard,
+                              int shards, epoch_out *o, int64_t *bad) {
     loader_config cfg = {.src = &f->base, .batch = batch, .shuffle = shuffle, .drop_last = fill, .fill_bad = fill,
-                         .workers = workers, .seed = 5, .report = count_report};
+                         .workers = workers, .shard = shard, .shards = shards, .seed = 5, .report = count_report};
     data_loader *l;
     CHECK_OK(loader_create(&cfg, &l));
     loader_start_epoch(l, epoch, 0);
@@ -451,6 +451,47 @@ static cnn_status flaky_epoch(flaky *f, int batch, int fill, int shuffle, int wo
     *bad = loader_bad_count(l);
     loader_destroy(l);
     return st;
+}
+
+static cnn_status flaky_epoch(flaky *f, int batch, int fill, int shuffle, int workers, int epoch, epoch_out *o,
+                              int64_t *bad) {
+    return shard_epoch(f, batch, fill, shuffle, workers, epoch, 0, 0, o, bad);
+}
+
+/* Data-parallel shards: 3 loaders of batch 4 (shards 0, 1, 2) make, batch after batch, what one
+ * loader of batch 12 makes: in training (shuffled, full batches, bad images replaced by the next
+ * readable ones) and in evaluation (in order; the last batch short, or missing for some shards). */
+static void test_shards(void) {
+    flaky f;
+    flaky_init(&f);
+    for (int i = 0; i < M; i += 9) f.bad[i] = 1;
+    for (int train = 1; train >= 0; train--) {
+        if (!train) memset(f.bad, 0, sizeof f.bad); /* evaluation drops bad images: batches could vanish */
+        epoch_out whole, part[3];
+        int64_t bad, parts_bad = 0;
+        CHECK_OK(shard_epoch(&f, 12, train, train, 2, 4, 0, 0, &whole, &bad));
+        for (int r = 0; r < 3; r++) {
+            int64_t b;
+            CHECK_OK(shard_epoch(&f, 4, train, train, 1 + r, 4, r, 3, &part[r], &b));
+            parts_bad += b;
+        }
+        int at[3] = {0, 0, 0}, pos = 0;
+        for (int k = 0; k < whole.nbatches; k++)
+            for (int r = 0; r < 3; r++) {
+                if (k >= part[r].nbatches) continue;
+                for (int j = 0; j < part[r].sizes[k]; j++, pos++)
+                    CHECK(part[r].labels[at[r] + j] == whole.labels[pos], "%s: batch %d shard %d image %d: %d, expected %d",
+                          train ? "training" : "evaluation", k, r, j, part[r].labels[at[r] + j], whole.labels[pos]);
+                at[r] += part[r].sizes[k];
+            }
+        CHECK(pos == whole.total && at[0] + at[1] + at[2] == whole.total && parts_bad == bad,
+              "%s: shards made %d + %d + %d images (%lld bad), one loader %d (%lld bad)", train ? "training" : "evaluation",
+              at[0], at[1], at[2], (long long)parts_bad, whole.total, (long long)bad);
+    }
+    data_loader *l = NULL;
+    loader_config bad_shard = {.src = &f.base, .batch = 4, .shard = 3, .shards = 3};
+    CHECK(loader_create(&bad_shard, &l) == CNN_ERR_ARG && !l, "shard 3 of 3 accepted");
+    source_free(&f.base);
 }
 
 static void test_bad_dropped(void) {
@@ -550,6 +591,7 @@ int main(void) {
     test_bad_dropped();
     test_bad_filled();
     test_mostly_bad();
+    test_shards();
     for (int i = 0; i < nsources && i < 512; i++) source_free(sources[i]);
     return test_report("test_loader");
 }
