@@ -1,11 +1,14 @@
 /* cmd_train.c — `cnn train`: options to a train_cfg, then the training loop; Ctrl-C (or SIGTERM)
- * stops after the current epoch with the run saved and resumable. */
+ * stops after the current epoch with the run saved and resumable. Under mpirun, each process is
+ * a rank of a data-parallel training (src/dist); rank 0 alone prints. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include "cli.h"
 #include "core/error.h"
+#include "dist/dist.h"
 #include "train_opts.h"
 
 static const cli_command train_command = {
@@ -39,20 +42,47 @@ int cmd_train_options(int argc, char **argv, train_opts *t, bool *done) {
     return train_opts_parse(t, &train_command, argc, argv, done);
 }
 
-int cmd_train(int argc, char **argv) {
+/* Ranks other than 0 say nothing on stdout, and nothing about the options (rank 0 says the same). */
+static int parse_quietly(int argc, char **argv, train_opts *t, bool *done) {
+    if (dist_rank() == 0) return cmd_train_options(argc, argv, t, done);
+    if (!freopen("/dev/null", "w", stdout)) fclose(stdout);
+    fflush(stderr);
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, 2);
+    int rc = cmd_train_options(argc, argv, t, done);
+    if (saved >= 0) dup2(saved, 2);
+    if (saved >= 0) close(saved);
+    if (null >= 0) close(null);
+    return rc;
+}
+
+static int train(int argc, char **argv) {
     train_opts t;
     bool done;
-    int rc = cmd_train_options(argc, argv, &t, &done);
+    int rc = parse_quietly(argc, argv, &t, &done);
     if (rc || done) {
         train_opts_free(&t);
+        dist_agree(rc ? CNN_ERR_ARG : CNN_OK); /* every rank parsed the same line: all fail together */
         return rc;
     }
-    cli_catch_stop_signals(&t.c.stop);
+    /* under mpirun, mpirun itself ends the ranks on Ctrl-C (the last checkpoint stays whole) */
+    if (dist_size() == 1) cli_catch_stop_signals(&t.c.stop);
     train_summary s;
     cnn_status st = train_run(&t.c, &s);
     train_opts_free(&t);
+    if (st && dist_rank() != 0) {
+        if (dist_peer_failed()) return EXIT_FAIL; /* rank 0 names the rank that failed, which says why */
+        cnn_fail_context(st, "rank %d of %d", dist_rank(), dist_size());
+    }
     if (st) return cli_fail(&train_command, st);
     printf("done: %d epochs, %.1fs this session (%.0f img/s); best val top-1 %.2f%%; run directory %s\n", s.epochs_done,
            s.seconds, s.images_per_second, 100 * s.best_val_top1, s.run_dir);
     return s.interrupted ? EXIT_INTERRUPTED : EXIT_OK;
+}
+
+int cmd_train(int argc, char **argv) {
+    dist_init(NULL, NULL);
+    int rc = train(argc, argv);
+    dist_finalize(rc != EXIT_OK && rc != EXIT_INTERRUPTED);
+    return rc;
 }

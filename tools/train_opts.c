@@ -117,6 +117,8 @@ void train_opts_init(train_opts *t, unsigned groups) {
     ADD(TO_RUN, "checkpoint-every", OPT_INT, &c->checkpoint_every, "N",
         "also save last.safetensors every N steps, mid-epoch, to resume after a crash (0: at epoch ends only)", 0,
         1000000000);
+    ADD(TO_DIST, "sync-bn", OPT_FLAG, &c->sync_bn, NULL,
+        "under mpirun: batch norm with the statistics of the global batch (default: each process's own)");
     ADD(TO_RUN, "plot", OPT_FLAG, &c->plot, NULL, "write curves.png in the run directory after every epoch");
     ADD(TO_RUN, "quiet", OPT_FLAG, &c->quiet, NULL, "no line per epoch");
 }

@@ -15,7 +15,8 @@ enum {
     TO_SCHEDULE = 4,   /* epochs, schedules, plateau, monitor, early stopping, validation split */
     TO_RUN = 8,        /* out, plot, quiet */
     TO_RESUME = 16,    /* resume */
-    TO_ALL = 31,
+    TO_DIST = 32,      /* data-parallel training (mpirun): sync-bn */
+    TO_ALL = 63,
 };
 
 #define TRAIN_OPTS_MAX 80

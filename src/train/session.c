@@ -2,12 +2,14 @@
 #include "train/session.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
 #include "core/rng.h"
 #include "ops/ops.h"
 #include "train/diverge.h"
 #include "train/evaluate.h"
+#include "train/progress.h"
 
 static cnn_status memory_data(session *s, bool test) {
     const train_cfg *c = s->cfg;
@@ -80,6 +82,8 @@ cnn_status session_data(session *s, const train_cfg *c, bool test) {
 }
 
 void session_close_model(session *s) {
+    dist_grads_free(s->sync);
+    s->sync = NULL;
     loader_destroy(s->loader);
     source_free(s->loader_src);
     optim_free(s->opt);
@@ -104,9 +108,15 @@ cnn_status session_model(session *s, int batch) {
     CNN_TRY(model_build(&m, &s->g));
     graph_attach_losses(s->g, c->label_smoothing);
     if (!graph_ok(s->g)) return s->g->error;
+    if (s->ranks > 1 && c->sync_bn) s->g->replica_sum = dist_replica_sum;
     CNN_TRY(plan_create(s->g, batch, PLAN_TRAIN, &s->p));
     s->batch = batch;
     s->step = 0;
+    if (s->ranks > 1) {
+        const char *kb = getenv("CNN_BUCKET_KB");
+        size_t bytes = kb && atol(kb) > 0 ? (size_t)atol(kb) * 1024 : (size_t)1 << 20;
+        CNN_TRY(dist_grads_create(s->p, bytes, !getenv("CNN_NO_OVERLAP"), &s->sync));
+    }
     return optim_create(s->g, &c->opt, &s->opt);
 }
 
@@ -116,41 +126,62 @@ cnn_status session_loader(session *s, int64_t count, bool augment) {
     source_free(s->loader_src);
     s->loader = NULL;
     s->loader_src = NULL;
-    if (count < s->batch)
-        return cnn_fail(CNN_ERR_ARG, "%lld training images are fewer than one batch of %d", (long long)count, s->batch);
+    int global = s->batch * (s->ranks > 1 ? s->ranks : 1);
+    if (count < global)
+        return cnn_fail(CNN_ERR_ARG, "%lld training images are fewer than one batch of %d", (long long)count, global);
     if (s->folder) CNN_TRY(folder_source_create(&s->ftrain, augment ? &s->ttrain : &s->ttest, &s->loader_src));
     else
         CNN_TRY(memory_source_create(&s->train, s->first, s->count, augment ? s->crop_pad : 0, augment ? s->flip : 0,
                                      s->mean, s->std, &s->loader_src));
     if (count < s->loader_src->count) s->loader_src->count = count;
     loader_config lc = {.src = s->loader_src, .batch = s->batch, .shuffle = 1, .drop_last = 1, .fill_bad = 1,
-                        .workers = s->workers, .seed = c->seed};
+                        .workers = s->workers, .shard = s->rank, .shards = s->ranks, .seed = c->seed};
     return loader_create(&lc, &s->loader);
+}
+
+/* Names the op where the step diverged by running it again (diverge.h); not across processes, where
+ * that second run would have to stay in step with the others' collectives: there the message says
+ * what and when. */
+static cnn_status diverged(session *s, uint64_t key, bool grads, const char *what) {
+    if (s->ranks <= 1) return diverge_report(s->p, key, grads, s->step, what);
+    return cnn_fail(CNN_ERR_DIVERGED, "%s at step %lld: training diverged; try a smaller --lr%s", what,
+                    (long long)s->step, grads ? " or --clip-norm" : "");
 }
 
 cnn_status session_step(session *s, float lr, bool update, double *loss, int64_t *correct) {
     int n;
     CNN_TRY(loader_next(s->loader, plan_input(s->p), plan_labels(s->p), &n));
     if (n != s->batch) return cnn_fail(CNN_ERR_INTERNAL, "loader gave %d images, expected %d", n, s->batch);
-    uint64_t key = rng_key(s->cfg->seed, RNG_DROPOUT, (uint64_t)s->step, 0);
+    /* dropout masks of each rank's own samples (rank 0's: a single process's) */
+    uint64_t key = rng_key(s->cfg->seed, RNG_DROPOUT, (uint64_t)s->step, (uint64_t)s->rank);
     CNN_TRY(plan_forward(s->p, true, key));
     *loss = plan_loss(s->p);
     char what[64], num[32];
-    if (!isfinite(*loss)) {
-        snprintf(what, sizeof what, "the loss is %s", diverge_number(*loss, num));
-        return diverge_report(s->p, key, false, s->step, what);
-    }
     int64_t top5 = 0;
     *correct = 0;
     metrics_count(plan_logits(s->p), plan_labels(s->p), n, s->classes, correct, &top5, NULL);
+    if (s->ranks > 1) { /* the global batch's: every rank sees the same numbers (and diverges with the others) */
+        double v[2] = {*loss * n, (double)*correct};
+        dist_sum(v, 2);
+        *loss = v[0] / ((double)n * s->ranks);
+        *correct = (int64_t)v[1];
+    }
+    if (!isfinite(*loss)) {
+        snprintf(what, sizeof what, "the loss is %s", diverge_number(*loss, num));
+        return diverged(s, key, false, what);
+    }
     if (!update) return CNN_OK;
+    double t0 = progress_now();
     CNN_TRY(plan_backward(s->p));
+    s->backward_s += progress_now() - t0;
+    s->backward_steps++;
+    if (s->sync) dist_grads_finish(s->sync);
     /* one pass over the gradients, which clipping needs anyway: a NaN or infinity must not reach
        the weights (nor, through them, a checkpoint) */
     double norm = optim_grad_norm(s->opt);
     if (!isfinite(norm)) {
         snprintf(what, sizeof what, "the gradient norm is %s", diverge_number(norm, num));
-        return diverge_report(s->p, key, true, s->step, what);
+        return diverged(s, key, true, what);
     }
     optim_step_norm(s->opt, lr, norm);
     s->step++;

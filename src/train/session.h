@@ -8,6 +8,7 @@
 #include "data/dataset.h"
 #include "data/folder.h"
 #include "data/loader.h"
+#include "dist/dist.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -29,7 +30,11 @@ typedef struct session {
     plan *p;
     optimizer *opt;
     data_loader *loader;
-    int batch;
+    int batch;                       /* of this process: the global batch / ranks */
+    int rank, ranks;                 /* data-parallel: this process's shard of every batch (ranks <= 1: all) */
+    dist_grads *sync;                /* ranks > 1: the gradients' all-reduce */
+    double backward_s;               /* time in plan_backward over `backward_steps` steps */
+    int64_t backward_steps;
     int crop_pad, flip;              /* augmentation, resolved by data set when the config says -1 */
     int64_t step;                    /* global training step: keys the dropout masks */
 } session;
@@ -38,14 +43,18 @@ typedef struct session {
  * normalization and the augmentation (CIFAR: crop 4 and flips unless the config says). */
 cnn_status session_data(session *s, const train_cfg *cfg, bool test);
 /* Build the model cfg describes (initialized from cfg->seed) for batches of `batch`, with its
- * losses and optimizer; replaces a previous one. */
+ * losses and optimizer; replaces a previous one. With ranks > 1, `batch` is this process's share
+ * of the global batch, gradients are averaged over the ranks (in buckets of CNN_BUCKET_KB, 1024 by
+ * default, started during backward unless CNN_NO_OVERLAP is set: knobs for measuring), and batch
+ * norm takes every rank's statistics when cfg->sync_bn. */
 cnn_status session_model(session *s, int batch);
 /* Serve shuffled training batches of the first `count` images of the training range (all of it:
  * s->count), with the configured augmentation or none; replaces a previous loader. */
 cnn_status session_loader(session *s, int64_t count, bool augment);
 /* The next batch of the loader: training-mode forward; with `update`, backward and an optimizer
- * step at lr. Gives the batch's mean loss and its number of top-1 hits. A non-finite loss or
- * gradient is CNN_ERR_DIVERGED, with the op where it appeared (diverge.h), before any update. */
+ * step at lr. Gives the batch's mean loss and its number of top-1 hits (of the global batch: summed
+ * over the ranks). A non-finite loss or gradient is CNN_ERR_DIVERGED, with the op where it appeared
+ * (diverge.h; in one process), before any update. */
 cnn_status session_step(session *s, float lr, bool update, double *loss, int64_t *correct);
 void session_close_model(session *s);
 void session_close(session *s);

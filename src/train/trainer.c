@@ -1,5 +1,7 @@
 /* trainer.c — the training loop (see trainer.h): epochs of steps from a session, validation, the
- * monitors, checkpoints that hold everything needed to resume exactly, metrics.csv and curves. */
+ * monitors, checkpoints that hold everything needed to resume exactly, metrics.csv and curves.
+ * Under mpirun every rank runs this loop on its shard of each batch and sees the same metrics;
+ * rank 0 alone prints and writes the run directory. */
 #include "train/trainer.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include "train/progress.h"
 #include "train/session.h"
 #include "train/train_json.h"
+#include "dist/dist.h"
 
 void train_defaults(train_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -69,6 +72,8 @@ typedef struct trainer {
     char dir[512];
     int lock_fd;
     FILE *log;
+    FILE *devnull;             /* the log of ranks other than 0 */
+    bool lead;                 /* rank 0 (or the only process): prints and writes the run directory */
     progress pr;
     train_state st;
     train_position saved;      /* where last.safetensors stands (when has_saved) */
@@ -83,6 +88,7 @@ static void trainer_free(trainer *t) {
     if (t->resuming_file) st_free(&t->resume_file);
     json_free(t->stored);
     if (t->lock_fd >= 0) close(t->lock_fd);
+    if (t->devnull) fclose(t->devnull);
 }
 
 /* ---------- the configuration: given, or stored by the run to resume ---------- */
@@ -241,17 +247,25 @@ static cnn_status setup(trainer *t, const train_cfg *in) {
     }
     train_cfg *c = &t->cfg;
     CNN_TRY(train_check(c));
+    int ranks = dist_size();
+    if (c->batch % ranks)
+        return cnn_fail(CNN_ERR_ARG, "--batch-size %d: the batch is split evenly across the %d processes; give a "
+                                     "multiple of %d", c->batch, ranks, ranks);
     if (c->threads > 0) omp_set_num_threads(c->threads);
     c->threads = omp_get_max_threads(); /* recorded: the same count gives the same bits */
     if (c->data_dir && realpath(c->data_dir, t->data_dir)) c->data_dir = t->data_dir;
     CNN_TRY(session_data(&t->s, c, true));
     c->crop_pad = t->s.crop_pad; /* recorded resolved */
     c->flip = t->s.flip;
-    CNN_TRY(session_model(&t->s, c->batch));
+    t->s.rank = dist_rank();
+    t->s.ranks = ranks;
+    CNN_TRY(session_model(&t->s, c->batch / ranks));
     CNN_TRY(session_loader(&t->s, t->s.count, true));
-    CNN_TRY(evaluator_create(t->s.g, c->eval_batch > 0 ? c->eval_batch : c->batch, &t->ev));
+    int eval_batch = c->eval_batch > 0 ? c->eval_batch : c->batch;
+    CNN_TRY(evaluator_create(t->s.g, (eval_batch + ranks - 1) / ranks, &t->ev));
+    evaluator_shard(t->ev, t->s.rank, ranks);
     CNN_TRY(setup_model_info(t));
-    CNN_TRY(setup_run_dir(t));
+    if (t->lead) CNN_TRY(setup_run_dir(t));
     if (!t->resuming) return CNN_OK;
     const char *path = "last.safetensors of the resumed run";
     CNN_TRY(ckpt_load_params(&t->resume_file, path, t->s.g));
@@ -261,7 +275,18 @@ static cnn_status setup(trainer *t, const train_cfg *in) {
     t->s.opt->step = t->st.pos.optimizer_steps;
     t->s.step = t->st.pos.step;
     t->saved = t->st.pos, t->has_saved = true;
-    return write_csv(t); /* rows after the checkpoint (a crash between the two) go */
+    return t->lead ? write_csv(t) : CNN_OK; /* rows after the checkpoint (a crash between the two) go */
+}
+
+/* Every rank takes rank 0's parameters and buffers: once at the start (the same seed gives the same
+ * weights, but nothing else would notice if it did not), before evaluations (with per-rank batch
+ * norm, rank 0's running statistics, as PyTorch DDP's broadcast_buffers) and after restoring the
+ * best epoch (which rank 0 alone reads). */
+static void share_weights(trainer *t) {
+    graph *g = t->s.g;
+    if (t->s.ranks <= 1) return;
+    dist_broadcast(g->arena, g->grads_off);
+    g->version++; /* layout views of the weights are out of date */
 }
 
 /* ---------- epochs ---------- */
@@ -279,6 +304,7 @@ static cnn_status save(trainer *t, bool best) {
         return cnn_fail(CNN_ERR_DIVERGED, "%s %s is not finite after step %lld: training diverged; try a smaller --lr",
                         param_trainable(&t->s.g->params[bad]) ? "parameter" : "running statistic",
                         t->s.g->params[bad].name, (long long)t->s.step);
+    if (!t->lead) return CNN_OK; /* every rank checks (they hold the same weights), rank 0 writes */
     CNN_TRY(train_json_write(&t->cfg, &t->st, &state));
     snprintf(path, sizeof path, "%s/last.safetensors", t->dir);
     cnn_status st = ckpt_save(path, t->s.g, &t->info, state, t->s.opt);
@@ -294,7 +320,7 @@ static cnn_status save(trainer *t, bool best) {
 static cnn_status run_epoch(trainer *t, float *lr) {
     train_position *p = &t->st.pos;
     int64_t steps = loader_batches_per_epoch(t->s.loader);
-    int batch = t->s.batch;
+    int batch = t->cfg.batch; /* global: session_step's loss and hits are the global batch's */
     loader_start_epoch(t->s.loader, p->epoch, p->batch);
     progress_begin(&t->pr, p->epoch, t->cfg.epochs, steps);
     t->pr.t0 -= p->seconds;
@@ -320,9 +346,21 @@ static cnn_status run_epoch(trainer *t, float *lr) {
     return CNN_OK;
 }
 
+/* An evaluation pass; with several ranks each evaluates its shard and the sums are added. */
+static cnn_status evaluate(trainer *t, const data_source *src, eval_result *r) {
+    share_weights(t);
+    CNN_TRY(evaluator_run(t->ev, src, t->s.workers, false, r));
+    if (t->s.ranks <= 1) return CNN_OK;
+    double v[5] = {r->loss * r->n, (double)r->n, (double)r->top1, (double)r->top5, (double)r->bad};
+    dist_sum(v, 5);
+    r->n = (int64_t)v[1], r->top1 = (int64_t)v[2], r->top5 = (int64_t)v[3], r->bad = (int64_t)v[4];
+    r->loss = r->n ? v[0] / r->n : 0;
+    return CNN_OK;
+}
+
 static cnn_status validate(trainer *t, eval_result *r) {
     const session *s = &t->s;
-    return evaluator_run(t->ev, s->val_src ? s->val_src : s->test_src, s->workers, false, r);
+    return evaluate(t, s->val_src ? s->val_src : s->test_src, r);
 }
 
 static void write_curves(trainer *t) {
@@ -353,8 +391,10 @@ static cnn_status end_epoch(trainer *t, float lr) {
     *p = (train_position){.epoch = row.epoch, .step = t->s.step, .optimizer_steps = t->s.opt->step};
     CNN_TRY(history_add(&s->hist, &row));
     CNN_TRY(save(t, best));
-    CNN_TRY(write_csv(t));
-    write_curves(t);
+    if (t->lead) {
+        CNN_TRY(write_csv(t));
+        write_curves(t);
+    }
     char note[160] = "";
     if (best && row.epoch > 1) snprintf(note, sizeof note, "(best %s)", metric_name(t->cfg.early.monitor));
     if (reduced) snprintf(note + strlen(note), sizeof note - strlen(note), "%s(plateau: lr -> %.3g)", *note ? " " : "",
@@ -382,7 +422,9 @@ static cnn_status run_epochs(trainer *t, train_summary *sum) {
                     metric_name(c->early.monitor), c->early.patience, s->early.best, s->early.best_epoch);
             break;
         }
-        if (c->stop && *c->stop && s->pos.epoch < c->epochs) {
+        double stop = c->stop && *c->stop;
+        if (t->s.ranks > 1) dist_sum(&stop, 1); /* all ranks stop together */
+        if (stop && s->pos.epoch < c->epochs) {
             sum->interrupted = true;
             fprintf(t->log, "interrupted: the run is saved after epoch %d; continue it with cnn train --resume %s\n",
                     s->pos.epoch, t->dir);
@@ -412,12 +454,19 @@ static cnn_status diverged(const trainer *t, cnn_status st) {
 static cnn_status restore_best(trainer *t) {
     const early_stop *e = &t->st.early;
     if (!t->cfg.early.restore_best || e->best_epoch <= 0 || e->best_epoch == t->st.pos.epoch) return CNN_OK;
-    char path[600];
-    snprintf(path, sizeof path, "%s/best.safetensors", t->dir);
-    st_file f;
-    CNN_TRY(st_read(path, &f));
-    cnn_status st = ckpt_load_params(&f, path, t->s.g);
-    st_free(&f);
+    cnn_status st = CNN_OK;
+    if (t->lead) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/best.safetensors", t->dir);
+        st_file f;
+        st = st_read(path, &f);
+        if (!st) {
+            st = ckpt_load_params(&f, path, t->s.g);
+            st_free(&f);
+        }
+    }
+    st = dist_agree(st);
+    if (!st) share_weights(t);
     if (!st)
         fprintf(t->log, "restored the weights of epoch %d (best %s %.6g)\n", e->best_epoch,
                 metric_name(t->cfg.early.monitor), e->best);
@@ -427,11 +476,25 @@ static cnn_status restore_best(trainer *t) {
 static cnn_status final_test(trainer *t, train_summary *sum) {
     if (t->cfg.val <= 0) return CNN_OK;
     eval_result r;
-    CNN_TRY(evaluator_run(t->ev, t->s.test_src, t->s.workers, false, &r));
+    CNN_TRY(evaluate(t, t->s.test_src, &r));
     sum->test_top1 = (double)r.top1 / r.n;
     sum->test_top5 = (double)r.top5 / r.n;
     fprintf(t->log, "test: loss %.4f  top1 %.2f%%  top5 %.2f%%\n", r.loss, 100 * sum->test_top1, 100 * sum->test_top5);
     return CNN_OK;
+}
+
+/* Under mpirun: where a step's time went (docs/distributed.md uses these figures). */
+static void report_allreduce(const trainer *t) {
+    const session *s = &t->s;
+    if (s->backward_steps == 0) return;
+    fprintf(t->log, "data-parallel: %d process%s of batch %d: backward %.2f ms per step", s->ranks, s->ranks > 1 ? "es" : "",
+            s->batch, 1e3 * s->backward_s / s->backward_steps);
+    if (s->sync) {
+        dist_stats d = dist_grads_stats(s->sync);
+        fprintf(t->log, ", then %.2f ms waiting for the all-reduce of %.2f MB (%d buckets)", 1e3 * d.wait_s / d.steps,
+                d.bytes / 1e6, d.buckets);
+    }
+    fprintf(t->log, "\n");
 }
 
 static void summarize(const trainer *t, train_summary *sum, double seconds, int64_t images) {
@@ -458,9 +521,12 @@ cnn_status train_run(const train_cfg *cfg, train_summary *sum) {
     memset(sum, 0, sizeof *sum);
     sum->test_top1 = sum->test_top5 = -1;
     t.lock_fd = -1;
+    t.lead = dist_rank() == 0;
     t.log = cfg->log ? cfg->log : stdout;
+    if (!t.lead && (t.devnull = fopen("/dev/null", "w"))) t.log = t.devnull;
     progress_init(&t.pr, t.log, cfg->progress);
-    cnn_status st = setup(&t, cfg);
+    cnn_status st = dist_agree(setup(&t, cfg)); /* a rank that cannot start stops them all */
+    if (!st) share_weights(&t);
     double t0 = progress_now(), seconds = 0;
     int64_t step0 = t.st.pos.step;
     if (!st) {
@@ -471,10 +537,16 @@ cnn_status train_run(const train_cfg *cfg, train_summary *sum) {
         else
             fprintf(t.log, "training %s on %s: %lld images of %dx%dx%d, %d classes, %lld parameters; run directory %s\n",
                     c->model.name, c->dataset, (long long)t.s.count, t.s.c, t.s.h, t.s.w, t.s.classes, (long long)graph_param_count(t.s.g, true), t.dir);
+        if (t.s.ranks > 1)
+            fprintf(t.log, "data-parallel: %d processes, %d images each of every batch of %d; batch norm %s\n",
+                    t.s.ranks, t.s.batch, c->batch, c->sync_bn ? "synchronized (global batch statistics)" :
+                    "per process (running statistics of rank 0)");
         fflush(t.log);
         st = run_epochs(&t, sum);
-        if (st == CNN_ERR_DIVERGED) st = diverged(&t, st);
+        /* every rank meets a divergence at the same step (loss, gradients and weights are alike on all) */
+        if (st == CNN_ERR_DIVERGED) st = dist_agree(diverged(&t, st));
         seconds = progress_now() - t0;
+        if (!st && dist_active()) report_allreduce(&t);
     }
     if (!st) st = restore_best(&t);
     if (!st) st = final_test(&t, sum);

@@ -30,6 +30,7 @@ typedef struct train_cfg {
     bool full_decode;          /* folder: never decode JPEGs at reduced scale (pixel-exact with PIL, slower) */
     int workers;               /* loader threads (0: 1 for in-memory sets, the cores up to 8 for folders) */
     int checkpoint_every;      /* also save last.safetensors after every N-th global step (0: at epoch ends only) */
+    bool sync_bn;              /* data-parallel (mpirun): batch norm on the global batch's statistics */
     uint64_t seed;
     int progress;              /* -1: detect a terminal */
     FILE *log;                 /* where progress goes (stdout if NULL) */
@@ -61,6 +62,8 @@ typedef struct train_summary {
 void train_defaults(train_cfg *c);
 /* Settings that cannot train (ranges, combinations); train_run checks them too. */
 cnn_status train_check(const train_cfg *c);
+/* Under mpirun (the process joined the job with dist_init), every rank calls it with the same
+ * configuration: each trains on its shard of every batch, rank 0 alone prints and writes. */
 cnn_status train_run(const train_cfg *cfg, train_summary *out);
 /* The configuration of the run in run_dir (from its last.safetensors), as train_run would resume
  * it. Its strings point into *keep, which the caller frees with json_free after use. */
