@@ -71,7 +71,7 @@ static int train(int argc, char **argv) {
     cnn_status st = train_run(&t.c, &s);
     train_opts_free(&t);
     if (st && dist_rank() != 0) {
-        if (dist_peer_failed()) return EXIT_FAIL; /* rank 0 names the rank that failed, which says why */
+        if (dist_failure_told()) return st == CNN_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
         cnn_fail_context(st, "rank %d of %d", dist_rank(), dist_size());
     }
     if (st) return cli_fail(&train_command, st);
@@ -83,6 +83,6 @@ static int train(int argc, char **argv) {
 int cmd_train(int argc, char **argv) {
     dist_init(NULL, NULL);
     int rc = train(argc, argv);
-    dist_finalize(rc != EXIT_OK && rc != EXIT_INTERRUPTED);
+    dist_finalize(rc == EXIT_INTERRUPTED ? EXIT_OK : rc);
     return rc;
 }

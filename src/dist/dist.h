@@ -12,10 +12,10 @@
 /* Joins the job when the process was started by mpirun (OpenMPI's or a PMI launcher's variables
  * are set); otherwise, and without MPI, one process. Call once, before any other dist call. */
 void dist_init(int *argc, char ***argv);
-/* Leaves the job: normally when `failed` is false or every rank knows of the failure (see
- * dist_agree); otherwise ends every rank (MPI_Abort), since the others may be waiting in a
- * collective that will never complete. */
-void dist_finalize(bool failed);
+/* Leaves the job: normally when exit_status is 0 or every rank knows of the failure (see
+ * dist_agree); otherwise ends every rank with that status (MPI_Abort), since the others may be
+ * waiting in a collective that will never complete. */
+void dist_finalize(int exit_status);
 bool dist_active(void);               /* dist_init joined an mpirun job (of any size) */
 int dist_rank(void);
 int dist_size(void);
@@ -28,8 +28,9 @@ void dist_broadcast(void *buf, size_t bytes);         /* rank 0's bytes to every
  * none did, else CNN_ERR_INTERNAL with a message naming a failed rank (which printed why). After
  * a failure agreed on this way every rank may return normally. */
 cnn_status dist_agree(cnn_status st);
-/* The last dist_agree failed because of another rank (this one has nothing of its own to say). */
-bool dist_peer_failed(void);
+/* After a failed dist_agree: rank 0 reports it (it failed too, and other ranks' messages would
+ * repeat its own) or this rank has nothing of its own to report. Always false on rank 0. */
+bool dist_failure_told(void);
 /* Non-blocking in-place sum of floats; dist_wait completes it. Handles are small integers. */
 int dist_sum_start(float *v, size_t n);
 void dist_wait(int handle);

@@ -9,7 +9,7 @@
 #include "dist/dist.h"
 
 static struct {
-    bool active, agreed, peer_failed;
+    bool active, agreed, told;
     int rank, size;
     MPI_Comm comm;
     MPI_Request *req;
@@ -45,12 +45,12 @@ void dist_init(int *argc, char ***argv) {
     d.active = true;
 }
 
-void dist_finalize(bool failed) {
+void dist_finalize(int exit_status) {
     if (!d.active) return;
-    if (failed && !d.agreed && d.size > 1) {
+    if (exit_status && !d.agreed && d.size > 1) {
         fflush(stdout);
         fflush(stderr);
-        MPI_Abort(d.comm, 1); /* the others may wait for this rank forever */
+        MPI_Abort(d.comm, exit_status); /* the others may wait for this rank forever */
     }
     free(d.req);
     MPI_Comm_free(&d.comm);
@@ -59,7 +59,7 @@ void dist_finalize(bool failed) {
 }
 
 bool dist_active(void) { return d.active; }
-bool dist_peer_failed(void) { return d.peer_failed; }
+bool dist_failure_told(void) { return d.told; }
 int dist_rank(void) { return d.rank; }
 int dist_size(void) { return d.size; }
 
@@ -76,11 +76,12 @@ void dist_broadcast(void *buf, size_t bytes) {
 
 cnn_status dist_agree(cnn_status st) {
     if (d.size <= 1) return st;
-    int v[2] = {st == CNN_OK, st == CNN_OK ? d.size : d.rank}; /* min: anyone failed, first who did */
-    check(MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT, MPI_MIN, d.comm), "MPI_Allreduce");
+    /* min: whether all went well, the first rank that failed, whether rank 0 did not */
+    int v[3] = {st == CNN_OK, st == CNN_OK ? d.size : d.rank, d.rank != 0 || st == CNN_OK};
+    check(MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT, MPI_MIN, d.comm), "MPI_Allreduce");
     if (v[0]) return CNN_OK;
     d.agreed = true;
-    d.peer_failed = st == CNN_OK;
+    d.told = d.rank != 0 && (st == CNN_OK || !v[2]);
     if (st) return st;
     return cnn_fail(CNN_ERR_INTERNAL, "rank %d of %d failed (its message says why)", v[1], d.size);
 }

@@ -10,9 +10,9 @@ void dist_init(int *argc, char ***argv) {
         fprintf(stderr, "cnn: started by mpirun as one of %s processes, but this cnn was built without MPI "
                         "(cmake -DCNN_MPI=OFF): each process trains alone\n", n);
 }
-void dist_finalize(bool failed) {}
+void dist_finalize(int exit_status) {}
 bool dist_active(void) { return false; }
-bool dist_peer_failed(void) { return false; }
+bool dist_failure_told(void) { return false; }
 int dist_rank(void) { return 0; }
 int dist_size(void) { return 1; }
 void dist_sum(double *v, int n) {}

@@ -524,7 +524,8 @@ cnn_status train_run(const train_cfg *cfg, train_summary *sum) {
     t.lead = dist_rank() == 0;
     t.log = cfg->log ? cfg->log : stdout;
     if (!t.lead && (t.devnull = fopen("/dev/null", "w"))) t.log = t.devnull;
-    progress_init(&t.pr, t.log, cfg->progress);
+    /* under mpirun rank 0's stdout is a terminal of mpirun's, whatever mpirun's own output is: lines */
+    progress_init(&t.pr, t.log, dist_active() && cfg->progress < 0 ? 0 : cfg->progress);
     cnn_status st = dist_agree(setup(&t, cfg)); /* a rank that cannot start stops them all */
     if (!st) share_weights(&t);
     double t0 = progress_now(), seconds = 0;
