@@ -3,7 +3,7 @@ one thread each): 2 ranks x batch 32 end 5 steps with the weights and metrics of
 (same seed and data), with --sync-bn on the batch-norm convnet and on the convnet without batch norm;
 without --sync-bn the batch-norm network ends elsewhere (what the comparison would catch). A rank
 killed mid-run ends the job with a message and a non-zero status, and the last checkpoint loads
-and resumes in one process. Misuse is reported once, not once per rank. Skipped (with the reason)
+and resumes in one process. Misuse and divergence are reported once, not once per rank. Skipped (with the reason)
 when mpirun is missing or cnn was built without MPI."""
 import os
 import shutil
@@ -134,6 +134,8 @@ def misuse(d, data):
           f"--out of an existing run on 2 ranks: exit {rc}, said once?\n{err}")
     rc, out, err = mpi("train", "--data", data, "--batch-size", "0")
     check(rc != 0 and err.count("--batch-size") == 1, f"bad option on 2 ranks: exit {rc}, said once?\n{err}")
+    rc, out, err = mpi("train", "--data", data, *STEPS, "--lr", "10000", "--no-bn", "--out", os.path.join(d, "nan"))
+    check(rc == 3 and err.count("diverged") == 1, f"divergence on 2 ranks: exit {rc} (expected 3), said once?\n{err}")
 
 
 def main():

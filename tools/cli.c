@@ -33,11 +33,12 @@ int cli_run_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, 
     return EXIT_OK;
 }
 
+int cli_status(cnn_status st) {
+    return st == CNN_OK ? EXIT_OK : st == CNN_ERR_ARG ? EXIT_USAGE : st == CNN_ERR_DIVERGED ? EXIT_DIVERGED : EXIT_FAIL;
+}
+
 int cli_fail(const cli_command *cmd, cnn_status st) {
     fprintf(stderr, "cnn %s: %s\n", cmd->name, cnn_last_error());
-    if (st == CNN_ERR_ARG) {
-        usage_line(cmd);
-        return EXIT_USAGE;
-    }
-    return st == CNN_ERR_DIVERGED ? EXIT_DIVERGED : EXIT_FAIL;
+    if (st == CNN_ERR_ARG) usage_line(cmd);
+    return cli_status(st);
 }

@@ -72,4 +72,6 @@ void cli_catch_stop_signals(volatile sig_atomic_t **flag);
 /* Report a failure: "cnn <cmd>: <message>" (and the usage line when it is a misuse, CNN_ERR_ARG);
  * returns the exit status for it. */
 int cli_fail(const cli_command *cmd, cnn_status st);
+/* The exit status of a failure, without a word. */
+int cli_status(cnn_status st);
 #endif

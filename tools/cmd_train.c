@@ -71,7 +71,7 @@ static int train(int argc, char **argv) {
     cnn_status st = train_run(&t.c, &s);
     train_opts_free(&t);
     if (st && dist_rank() != 0) {
-        if (dist_failure_told()) return st == CNN_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
+        if (dist_failure_told()) return cli_status(st);
         cnn_fail_context(st, "rank %d of %d", dist_rank(), dist_size());
     }
     if (st) return cli_fail(&train_command, st);
