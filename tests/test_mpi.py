@@ -120,7 +120,7 @@ def killed_rank(d, data):
     print(f"rank 1 killed: exit {p.returncode}: {next((l for l in err.splitlines() if 'rank 1' in l), '')}")
     _, meta = safetensors_io.load(last)
     done = __import__("json").loads(meta["cnn"])["train"]["position"]["epoch"]
-    rc, out, err = cnn("train", "--resume", run, "--epochs", done + 1, "--threads", "1")
+    rc, out, err = cnn("train", "--resume", run, "--epochs", done + 1, "--threads", "1", "--no-plot")
     check(rc == 0 and f"resuming {run} at epoch {done + 1}" in out,
           f"resume in one process after epoch {done}: exit {rc}\n{out}\n{err}")
     print(f"the checkpoint of epoch {done} loads and resumes in one process: exit {rc}")
