@@ -1,7 +1,7 @@
 """test_mpi.py — data-parallel training under mpirun, 2 processes on this machine (--oversubscribe,
 one thread each): 2 ranks x batch 32 end 5 steps with the weights and metrics of 1 process x batch 64
-(same seed and data), with --sync-bn on the batch-norm convnet and on the convnet without batch norm;
-without --sync-bn the batch-norm network ends elsewhere (what the comparison would catch). A rank
+(same seed, data and options), with --sync-bn on the batch-norm convnet and on the convnet without
+batch norm; without --sync-bn the two ranks' batch norm ends elsewhere (what the comparison catches). A rank
 killed mid-run ends the job with a message and a non-zero status, and the last checkpoint loads
 and resumes in one process. Misuse and divergence are reported once, not once per rank. Skipped (with the reason)
 when mpirun is missing or cnn was built without MPI."""
@@ -21,11 +21,12 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 if os.environ.get("CNN_SANITIZE"):
     ENV["ASAN_OPTIONS"] = "detect_leaks=0"  # OpenMPI's own allocations at MPI_Init are never freed
 MPIRUN = ["mpirun", "--oversubscribe", "-np", "2"]
-# 320 images, batch 64: an epoch is 5 steps. Two correct runs differ by rounding (a batch summed
-# whole or in halves), and rounding can flip a max-pooling or ReLU decision, after which they part
-# ways: small images (20x20, the smallest whose convolutions keep oneDNN's fast kernels) and a small
-# constant lr keep such flips away (none in 12 seeds here), while the weights still move far past
-# 1e-5 (doubling the lr changes every tensor by 5e-4 or more)
+# 320 images, batch 64: an epoch is 5 steps. Two correct runs differ by rounding (gradients summed
+# over the batch whole or in halves), and rounding can flip a max-pooling or ReLU decision among the
+# million of a step, after which they part ways (batch norm's biases, which start at zero, show it
+# most): small images (20x20, the smallest whose convolutions keep oneDNN's fast kernels) and a small
+# lr make that rare (about one seed in ten here; the runs are deterministic and the seed is fixed),
+# while the weights still move far past 1e-5 (doubling the lr changes every tensor by 5e-4 or more)
 STEPS = ["--limit", "320", "--batch-size", "64", "--epochs", "1", "--threads", "1", "--schedule", "constant",
          "--lr", "0.005", "--no-plot", "--quiet", "--seed", "3"]
 
@@ -66,7 +67,7 @@ def metrics(run):
 
 def compare(d, data, name, bn, sync):
     one, two = os.path.join(d, name + "-1"), os.path.join(d, name + "-2")
-    rc, out, err = cnn("train", "--data", data, *STEPS, bn, "--out", one, env={"OMP_NUM_THREADS": "1"})
+    rc, out, err = cnn("train", "--data", data, *STEPS, bn, *sync, "--out", one, env={"OMP_NUM_THREADS": "1"})
     check(rc == 0, f"{name}: one process: exit {rc}\n{out}\n{err}")
     rc, out, err = mpi("train", "--data", data, *STEPS, bn, *sync, "--out", two)
     check(rc == 0, f"{name}: two processes: exit {rc}\n{out}\n{err}")
@@ -146,6 +147,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         data = os.path.join(d, "data")
         write_mnist_like(data, train=320, test=64, size=20)
+        # --sync-bn in one process: batch norm with its statistics computed as the ranks compute theirs
         for name, bn, sync in (("bn", "--bn", ["--sync-bn"]), ("nobn", "--no-bn", [])):
             r = compare(d, data, name, bn, sync)
             if r:

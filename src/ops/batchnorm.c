@@ -1,10 +1,11 @@
 /* batchnorm.c — batch normalization on oneDNN. Training normalizes with the batch statistics and
  * updates the running ones as PyTorch does (momentum 0.1, unbiased variance for running_var,
- * num_batches_tracked); evaluation normalizes with the running statistics. In training cnn.c
- * computes the batch statistics itself (sums in double, in an order fixed by the shapes alone)
- * and oneDNN normalizes with them: so that synchronized batch norm (data-parallel training,
- * graph.replica_sum), which adds those sums over the replicas as PyTorch's SyncBatchNorm does,
- * gives the same statistics, to the bit, as one process holding the whole batch. */
+ * num_batches_tracked); evaluation normalizes with the running statistics. Synchronized batch
+ * norm (data-parallel training, graph.replica_sum) takes the statistics of every replica's batch,
+ * as PyTorch's SyncBatchNorm: cnn.c computes per-channel sums (in double, in an order fixed by the
+ * shapes alone), adds them over the replicas, and oneDNN normalizes with the result; backward adds
+ * the share of the gradient that flows through the statistics. Over one replica it is ordinary
+ * batch norm, and K replicas get, to the bit, the statistics one replica gets for their batches. */
 #include "core/error.h"
 #include "core/plan.h"
 #include "ops/ops.h"
@@ -20,16 +21,16 @@ typedef struct bn_state {
     int fwd_train, fwd_eval, bwd;   /* primitive handles */
     int mean, var;                  /* saved batch statistics (LIFE_SAVED) */
     int ws;                         /* ReLU mask when a ReLU is fused in (training), else -1 */
-    bool sync;                      /* statistics over every replica (graph.replica_sum) */
-    double *sums;                   /* 2c+1 sums (exchanged with the other replicas when sync) */
+    bool sync;                      /* statistics over every replica (graph.replica_sum); then: */
+    double *sums;                   /* 2c+1 sums exchanged with the other replicas */
     double *part;                   /* partial sums per channel block and chunk of images */
-    float *coef;                    /* sync: 3c coefficients of the backward's correction */
-    double count;                   /* values per channel in the (global) batch of the last forward */
+    float *coef;                    /* 3c coefficients of the backward's correction */
+    double count;                   /* values per channel in the global batch of the last forward */
 } bn_state;
 
 enum { BN_WEIGHT, BN_BIAS, BN_RMEAN, BN_RVAR, BN_COUNT };
-/* The sums run over fixed chunks of images (in parallel, then added in chunk order): the same bits
- * whatever the thread count. */
+/* Synchronized sums run over fixed chunks of images (in parallel, then added in chunk order): the
+ * same bits whatever the thread count. */
 enum { BN_CHUNKS = 8 };
 
 static void bn_free(void *state) {
@@ -42,29 +43,19 @@ static void bn_free(void *state) {
     free(s);
 }
 
-/* Training: oneDNN normalizes with the statistics bn_forward gives it (use_global_stats). Its
- * backward takes them as constants when synchronized (bn_backward adds the part that flows
- * through them), else it is the ordinary backward, which only needs the hint of an ordinary
- * forward. */
-static cnn_status train_prims(plan *p, int nid, unsigned flags, dnnl_primitive_desc_t *fpd, dnnl_primitive_desc_t *hint,
-                              dnnl_primitive_desc_t *bpd) {
+/* Training primitives; synchronized, oneDNN normalizes with the statistics bn_forward gives it and
+ * its backward takes them as constants (bn_backward adds the part that flows through them). */
+static cnn_status train_prims(plan *p, int nid, unsigned flags, dnnl_primitive_desc_t *fpd, dnnl_primitive_desc_t *bpd) {
     node *n = &plan_graph(p)->nodes[nid];
-    bn_state *s = plan_state(p, nid);
     float eps = ((bn_attr *)n->attr)->eps;
     const dnnl_memory_desc_t *src = plan_md(p, n->in[0]), *dst = plan_md(p, n->out[0]);
     dnnl_batch_normalization_desc_t bd;
-    CNN_TRY(be_check(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, src, eps,
-                                                                 flags | dnnl_use_global_stats), "batch norm training"));
+    CNN_TRY(be_check(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, src, eps, flags),
+                     "batch norm training"));
     CNN_TRY(be_pd(fpd, &bd, NULL, NULL, 0, "batch norm training"));
-    unsigned bflags = flags | (s->sync ? dnnl_use_global_stats : 0);
-    if (!s->sync) {
-        CNN_TRY(be_check(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, src, eps, flags),
-                         "batch norm training"));
-        CNN_TRY(be_pd(hint, &bd, NULL, NULL, 0, "batch norm training"));
-    }
-    CNN_TRY(be_check(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, dst, src, eps, bflags),
+    CNN_TRY(be_check(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, dst, src, eps, flags),
                      "batch norm backward"));
-    return be_pd(bpd, &bd, NULL, s->sync ? *fpd : *hint, 0, "batch norm backward");
+    return be_pd(bpd, &bd, NULL, *fpd, 0, "batch norm backward");
 }
 
 static cnn_status alloc_sums(bn_state *s, int64_t c) {
@@ -99,9 +90,8 @@ static cnn_status bn_compile(plan *p, int nid) {
 
     int64_t c = g->tensors[n->in[0]].c;
     s->sync = g->replica_sum != NULL;
-    CNN_TRY(alloc_sums(s, c));
-    dnnl_primitive_desc_t hint = NULL;
-    st = train_prims(p, nid, ss, &fpd, &hint, &pd);
+    if (s->sync) CNN_TRY(alloc_sums(s, c));
+    st = train_prims(p, nid, ss | (s->sync ? dnnl_use_global_stats : 0), &fpd, &pd);
     if (!st) s->fwd_train = plan_prim(p, fpd, &st);
     if (!st) s->bwd = plan_prim(p, pd, &st);
     dnnl_memory_desc_t stat;
@@ -113,7 +103,6 @@ static cnn_status bn_compile(plan *p, int nid) {
     plan_keep_input(p, nid, 0);
     plan_grad_overwrites(p, nid);
     if (pd) dnnl_primitive_desc_destroy(pd);
-    if (hint) dnnl_primitive_desc_destroy(hint);
     if (fpd) dnnl_primitive_desc_destroy(fpd);
     return st;
 }
@@ -166,16 +155,16 @@ static void channel_sums(plan *p, int tid, double *sum, double *sq, double *part
     }
 }
 
-/* The batch's mean and biased variance (over every replica's batch when synchronized) into the
- * buffers the primitives read. */
-static void batch_statistics(plan *p, int nid) {
+/* Synchronized forward: the mean and biased variance of every replica's batch into the buffers the
+ * primitives read. */
+static void sync_statistics(plan *p, int nid) {
     const node *n = &plan_graph(p)->nodes[nid];
     bn_state *s = plan_state(p, nid);
     const tensor *t = &plan_graph(p)->tensors[n->in[0]];
     int C = t->c;
     channel_sums(p, n->in[0], s->sums, s->sums + C, s->part);
     s->sums[2 * C] = (double)plan_batch(p) * t->h * t->w;
-    if (s->sync) plan_graph(p)->replica_sum(s->sums, 2 * C + 1, plan_graph(p)->replica_ctx);
+    plan_graph(p)->replica_sum(s->sums, 2 * C + 1, plan_graph(p)->replica_ctx);
     s->count = s->sums[2 * C];
     float *mean = plan_buf(p, s->mean), *var = plan_buf(p, s->var);
     for (int c = 0; c < C; c++) {
@@ -237,9 +226,11 @@ static void bn_forward(plan *p, int nid) {
     args[4] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, plan_buf_mem(p, s->mean)};
     args[5] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, plan_buf_mem(p, s->var)};
     if (s->ws >= 0) args[6] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, plan_buf_mem(p, s->ws)};
-    batch_statistics(p, nid);
+    const tensor *t = &plan_graph(p)->tensors[n->in[0]];
+    if (s->sync) sync_statistics(p, nid);
     plan_run(p, s->fwd_train, s->ws >= 0 ? 7 : 6, args);
-    update_running(p, nid, plan_buf(p, s->mean), plan_buf(p, s->var), s->count);
+    update_running(p, nid, plan_buf(p, s->mean), plan_buf(p, s->var),
+                   s->sync ? s->count : (double)plan_batch(p) * t->h * t->w);
 }
 
 static void bn_backward(plan *p, int nid) {

@@ -108,7 +108,8 @@ cnn_status session_model(session *s, int batch) {
     CNN_TRY(model_build(&m, &s->g));
     graph_attach_losses(s->g, c->label_smoothing);
     if (!graph_ok(s->g)) return s->g->error;
-    if (s->ranks > 1 && c->sync_bn) s->g->replica_sum = dist_replica_sum;
+    /* also in one process: its statistics are then computed as K processes compute theirs */
+    if (c->sync_bn) s->g->replica_sum = dist_replica_sum;
     CNN_TRY(plan_create(s->g, batch, PLAN_TRAIN, &s->p));
     s->batch = batch;
     s->step = 0;

@@ -45,8 +45,9 @@ cnn_status session_data(session *s, const train_cfg *cfg, bool test);
 /* Build the model cfg describes (initialized from cfg->seed) for batches of `batch`, with its
  * losses and optimizer; replaces a previous one. With ranks > 1, `batch` is this process's share
  * of the global batch, gradients are averaged over the ranks (in buckets of CNN_BUCKET_KB, 1024 by
- * default, started during backward unless CNN_NO_OVERLAP is set: knobs for measuring), and batch
- * norm takes every rank's statistics when cfg->sync_bn. */
+ * default, started during backward unless CNN_NO_OVERLAP is set: knobs for measuring). With
+ * cfg->sync_bn batch norm takes every rank's statistics (in one process: its own, computed the same
+ * way). */
 cnn_status session_model(session *s, int batch);
 /* Serve shuffled training batches of the first `count` images of the training range (all of it:
  * s->count), with the configured augmentation or none; replaces a previous loader. */

@@ -30,7 +30,8 @@ typedef struct train_cfg {
     bool full_decode;          /* folder: never decode JPEGs at reduced scale (pixel-exact with PIL, slower) */
     int workers;               /* loader threads (0: 1 for in-memory sets, the cores up to 8 for folders) */
     int checkpoint_every;      /* also save last.safetensors after every N-th global step (0: at epoch ends only) */
-    bool sync_bn;              /* data-parallel (mpirun): batch norm on the global batch's statistics */
+    bool sync_bn;              /* data-parallel (mpirun): batch norm on the global batch's statistics
+                                  (in one process: batch norm with statistics computed as the ranks do) */
     uint64_t seed;
     int progress;              /* -1: detect a terminal */
     FILE *log;                 /* where progress goes (stdout if NULL) */
