@@ -136,7 +136,7 @@ def misuse(d, data):
     rc, out, err = mpi("train", "--data", data, "--batch-size", "0")
     check(rc != 0 and err.count("--batch-size") == 1, f"bad option on 2 ranks: exit {rc}, said once?\n{err}")
     rc, out, err = mpi("train", "--data", data, *STEPS, "--lr", "10000", "--no-bn", "--out", os.path.join(d, "nan"))
-    check(rc == 3 and err.count("diverged") == 1, f"divergence on 2 ranks: exit {rc} (expected 3), said once?\n{err}")
+    check(rc == 3 and err.count("training diverged") == 1, f"divergence on 2 ranks: exit {rc} (expected 3), said once?\n{err}")
 
 
 def main():
