@@ -331,6 +331,14 @@ static void init_values(const param *p, uint64_t key, float *v, int64_t n) {
         for (int64_t i = 0; i < n; i++) v[i] = rng_normal(&r) * sd;
         break;
     }
+    case INIT_TRUNC_NORMAL:
+        for (int64_t i = 0; i < n; i++) {
+            float x;
+            do x = rng_normal(&r) * p->init_arg;
+            while (x < -2.0f || x > 2.0f);
+            v[i] = x;
+        }
+        break;
     }
 }
 
