@@ -249,8 +249,10 @@ cnn_status graph_finalize(graph *g) {
     size_t off = 0, goff = 0;
     for (int i = 0; i < g->nparams; i++) {
         param *p = &g->params[i];
-        if (!p->md_fixed)
-            return cnn_fail(CNN_ERR_INTERNAL, "parameter %s: no op chose its layout", p->name);
+        if (!p->md_fixed) { /* no compiled op uses it (a training-only head in an evaluation plan) */
+            p->md = p->canon_md;
+            p->md_fixed = true;
+        }
         p->bytes = p->dtype == PDT_I64 ? 8 : be_md_size(&p->md);
         p->off = off;
         off += align64(p->bytes);
