@@ -25,8 +25,7 @@ int nn_shortcut(graph *g, int x, int out_c, int stride, bool bn) {
     return y;
 }
 
-/* branch [→ SE] [→ drop path] + shortcut */
-static int merge(graph *g, int branch, int sc, const nn_res_opts *o) {
+int nn_res_merge(graph *g, int branch, int sc, const nn_res_opts *o) {
     if (o && o->se_reduction > 0) {
         int c = op_in_channels(g, branch), squeeze = c / o->se_reduction;
         graph_push(g, "se");
@@ -40,7 +39,7 @@ static int merge(graph *g, int branch, int sc, const nn_res_opts *o) {
 int nn_basic_block(graph *g, int x, int out_c, int stride, bool residual, const nn_res_opts *o) {
     int y = nn_conv_bn(g, x, "conv1", "bn1", out_c, 3, stride, true);
     y = nn_conv_bn(g, y, "conv2", "bn2", out_c, 3, 1, false);
-    if (residual) y = merge(g, y, nn_shortcut(g, x, out_c, stride, true), o);
+    if (residual) y = nn_res_merge(g, y, nn_shortcut(g, x, out_c, stride, true), o);
     return op_relu(g, y);
 }
 
@@ -50,7 +49,7 @@ int nn_bottleneck(graph *g, int x, int planes, int stride, int groups, int base_
     conv_cfg grouped = {width, 3, stride, 1, 1, groups, false, INIT_KAIMING_NORMAL_OUT};
     y = op_relu(g, op_batchnorm(g, op_conv2d(g, y, "conv2", &grouped), "bn2"));
     y = nn_conv_bn(g, y, "conv3", "bn3", 4 * planes, 1, 1, false);
-    return op_relu(g, merge(g, y, nn_shortcut(g, x, 4 * planes, stride, true), o));
+    return op_relu(g, nn_res_merge(g, y, nn_shortcut(g, x, 4 * planes, stride, true), o));
 }
 
 int nn_preact_block(graph *g, int x, int out_c, int stride, const nn_res_opts *o) {
@@ -58,7 +57,7 @@ int nn_preact_block(graph *g, int x, int out_c, int stride, const nn_res_opts *o
     int y = op_conv(g, a, "conv1", out_c, 3, stride);
     y = op_conv(g, op_relu(g, op_batchnorm(g, y, "bn2")), "conv2", out_c, 3, 1);
     int sc = stride == 1 && op_in_channels(g, x) == out_c ? x : nn_shortcut(g, a, out_c, stride, false);
-    return merge(g, y, sc, o);
+    return nn_res_merge(g, y, sc, o);
 }
 
 int nn_highway_block(graph *g, int x, int out_c, int stride, float gate_bias) {

@@ -25,6 +25,9 @@ typedef struct nn_res_opts {
     float drop_path;
 } nn_res_opts;
 
+/* The end of a residual block: branch [→ SE] [→ drop path] + shortcut, as o says. */
+int nn_res_merge(graph *g, int branch, int shortcut, const nn_res_opts *o);
+
 /* The shortcut of a residual block producing out_c channels at `stride`: x itself, or a 1×1 conv
  * (+ BN when bn) projection named "downsample.0" (".1") when the shape changes, as torchvision's. */
 int nn_shortcut(graph *g, int x, int out_c, int stride, bool bn);
@@ -109,6 +112,10 @@ int nn_ghost_module(graph *g, int x, int out_c, int k, int stride, bool relu, en
  * [squeeze-excitation se.conv_reduce/conv_expand, ReLU, hard sigmoid, when se_ratio > 0] → ghost2
  * (to out_c, linear), plus the input or a "shortcut" (k×k depthwise conv-BN, 1×1 conv-BN). */
 int nn_ghost_bottleneck(graph *g, int x, int mid_c, int out_c, int k, int stride, float se_ratio);
+/* Ghost-ResNet's block (Han et al. 2020, section 4.1): the basic residual block with each conv-BN a
+ * Ghost module with a 3×3 primary conv (ghost1 at the stride with ReLU, ghost2 linear), the basic
+ * block's shortcut and options o, then ReLU. */
+int nn_ghost_basic_block(graph *g, int x, int out_c, int stride, const nn_res_opts *o);
 
 /* nn.Sequential naming: each layer takes the next index, named layers get "<scope>.<index>". */
 typedef struct nn_seq {

@@ -1,6 +1,6 @@
 /* ghost.c — GhostNet's blocks (Han et al. 2020) as the paper's code and timm build them: the
  * Ghost module (a primary conv makes half the channels, a cheap depthwise conv the other half)
- * and the Ghost bottleneck, with their state_dict names. */
+ * the Ghost bottleneck, and Ghost-ResNet's basic block, with their state_dict names. */
 #include "nn/blocks.h"
 
 /* "<name>.0" conv, "<name>.1" BN, ReLU when relu (index 2, no parameters) */
@@ -51,4 +51,14 @@ int nn_ghost_bottleneck(graph *g, int x, int mid_c, int out_c, int k, int stride
     y = nn_ghost_module(g, y, out_c, 1, 1, false, INIT_UNIFORM_FAN_IN);
     graph_pop(g);
     return op_add(g, y, ghost_shortcut(g, x, out_c, k, stride));
+}
+
+int nn_ghost_basic_block(graph *g, int x, int out_c, int stride, const nn_res_opts *o) {
+    graph_push(g, "ghost1");
+    int y = nn_ghost_module(g, x, out_c, 3, stride, true, INIT_KAIMING_NORMAL_OUT);
+    graph_pop(g);
+    graph_push(g, "ghost2");
+    y = nn_ghost_module(g, y, out_c, 3, 1, false, INIT_KAIMING_NORMAL_OUT);
+    graph_pop(g);
+    return op_relu(g, nn_res_merge(g, y, nn_shortcut(g, x, out_c, stride, true), o));
 }
