@@ -77,6 +77,8 @@ cnn_status model_build(model_cfg *cfg, graph **out) {
 void model_list(FILE *f) {
     for (int i = 0; model_at(i); i++) {
         const model_def *m = model_at(i);
-        fprintf(f, "  %-16s %dx%dx%d  %s\n", m->name, m->c, m->h, m->w, m->about);
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%dx%d", m->c, m->h, m->w);
+        fprintf(f, "  %-16s %-10s %s\n", m->name, shape, m->about);
     }
 }
