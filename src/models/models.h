@@ -39,7 +39,9 @@ float model_param(float value, float model_default);
 const model_def *model_find(const char *name);
 const model_def *model_at(int i);   /* NULL past the end */
 void model_defaults(model_cfg *cfg);
-/* Build a model: fills defaults in cfg, returns a graph with input and main output set. */
+/* Fill the model's defaults in cfg (input, classes, stochastic depth) and check the settings. */
+cnn_status model_resolve(model_cfg *cfg);
+/* Build a model: resolves cfg, returns a graph with input and main output set. */
 cnn_status model_build(model_cfg *cfg, graph **out);
 void model_list(FILE *f);
 

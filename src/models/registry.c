@@ -37,8 +37,7 @@ static bool has_drop_path(const graph *g) {
     return false;
 }
 
-cnn_status model_build(model_cfg *cfg, graph **out) {
-    *out = NULL;
+cnn_status model_resolve(model_cfg *cfg) {
     const model_def *m = model_find(cfg->name);
     if (!m) return cnn_fail(CNN_ERR_ARG, "unknown model '%s' (cnn models lists them)", cfg->name);
     if (!cfg->in_c) cfg->in_c = m->c;
@@ -54,6 +53,13 @@ cnn_status model_build(model_cfg *cfg, graph **out) {
     if (!(cfg->stochastic_depth >= 0 && cfg->stochastic_depth < 1))
         return cnn_fail(CNN_ERR_ARG, "%s: stochastic depth %g is not a drop probability in [0, 1)", m->name,
                         cfg->stochastic_depth);
+    return CNN_OK;
+}
+
+cnn_status model_build(model_cfg *cfg, graph **out) {
+    *out = NULL;
+    CNN_TRY(model_resolve(cfg));
+    const model_def *m = model_find(cfg->name);
     graph *g = graph_new();
     if (!g) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     g->seed = cfg->seed;
