@@ -237,9 +237,9 @@ def generate(out, model_name, in_c, h, w, classes=10, batch=8, bn=False, dropout
     computes the reference in double precision from the same float32 weights and batch (to tell, when
     cnn.c and PyTorch's float32 differ, which of the two is off). replay: {kind: a list per training pass of
     cnn.c's decisions} for kinds of REPLAYS, as load_decisions reads parity_run --masks; they are replayed in
-    the training passes. With ReLU or max-pool decisions, where they differ from PyTorch's own is in
-    ref["kink_flips"]; with drop-path decisions, ref["drop_path"] = (samples dropped, kept) over all blocks and
-    passes (neither saved). Dropout (dropout_aux: GoogLeNet's auxiliary heads') and stochastic depth draw at
+    the training passes. ref["biases_before_batchnorm"] is torch_models.biases_before_batchnorm's set; with ReLU
+    or max-pool decisions, where they differ from PyTorch's own is in ref["kink_flips"]; with drop-path
+    decisions, ref["drop_path"] = (samples dropped, kept) over all blocks and passes (none of them saved). Dropout (dropout_aux: GoogLeNet's auxiliary heads') and stochastic depth draw at
     random in training, so a comparison with cnn.c must replay cnn.c's draws: inputs_only writes weights and
     batch and returns None. branch_gamma: see scale_residual_branches."""
     os.makedirs(out, exist_ok=True)
@@ -308,6 +308,7 @@ def generate(out, model_name, in_c, h, w, classes=10, batch=8, bn=False, dropout
     ref["eval_logits"] = f32(eval_logits)
     ref["eval_loss"] = torch.tensor(F.cross_entropy(eval_logits, y).item(), dtype=torch.float64)
     safetensors_io.save(os.path.join(out, "ref.safetensors"), ref)
+    ref["biases_before_batchnorm"] = set(torch_models.biases_before_batchnorm(model))
     for r in replays:
         if r.kind in KINKS:
             ref.setdefault("kink_flips", []).extend(r.flips)

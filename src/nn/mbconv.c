@@ -30,6 +30,6 @@ int nn_mbconv(graph *g, int x, const nn_mbconv_cfg *c) {
     conv_cfg project = {c->out_c, 1, 1, 0, 1, 1, false, INIT_KAIMING_NORMAL_OUT};
     y = cna(g, y, &seq, &project, false);
     graph_pop(g);
-    if (c->stride == 1 && in_c == c->out_c) y = op_add(g, op_drop_path(g, y, c->drop_path), x);
-    return y;
+    nn_res_opts o = {0, c->drop_path};
+    return c->stride == 1 && in_c == c->out_c ? nn_res_merge(g, y, x, &o) : y;
 }
