@@ -4,8 +4,10 @@
 #include "models/models.h"
 #include "ops/ops.h"
 
-static const model_def *const families[] = {convnet_models, plain_residual_models, resnet_cifar_models, resnet_models,
-                                            vgg_models,     googlenet_models,      efficientnet_models, ghostnet_models};
+static const model_def *const families[] = {
+    convnet_models, plain_residual_models, resnet_cifar_models, resnet_models,
+    vgg_models,     googlenet_models,      efficientnet_models, ghostnet_models,
+};
 
 const model_def *model_at(int i) {
     for (size_t f = 0; f < sizeof families / sizeof *families; f++)
