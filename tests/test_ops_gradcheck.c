@@ -1,5 +1,5 @@
 /* test_ops_gradcheck.c — every op's backward against central finite differences (gradcheck.h):
- * convolutions of every kind, batch norm, activations, pools (adaptive too), linear, dropout, add,
+ * convolutions of every kind, batch norm, activations (hard sigmoid too), pools (adaptive too), linear, dropout, add,
  * mul, lerp, concat, slice, cross-entropy, and a small residual network end to end. */
 #include <stdlib.h>
 #include "gradcheck.h"
@@ -25,6 +25,13 @@ static int b_sigmoid(graph *g, int x, void *ctx) { return op_sigmoid(g, op_to_bl
 static int b_sigmoid_padded(graph *g, int x, void *ctx) { return op_sigmoid(g, op_conv(g, x, "conv", 5, 3, 1)); }
 static int b_tanh(graph *g, int x, void *ctx) { return op_tanh(g, op_to_blocked(g, x)); }
 static int b_silu(graph *g, int x, void *ctx) { return op_silu(g, op_to_blocked(g, x)); }
+static int b_hard_sigmoid(graph *g, int x, void *ctx) {
+    /* 4·conv: values spread over ±8, both flat regions and the slope are exercised; 12 channels
+     * leave padding, which must stay zero although hard_sigmoid(0) is 1/2 */
+    int a = op_conv(g, x, "conv", 12, 3, 1);
+    int s = op_add(g, a, a);
+    return op_hard_sigmoid(g, op_add(g, s, s));
+}
 static int b_maxpool(graph *g, int x, void *ctx) { return op_maxpool(g, x, 2, 2, 0, false); }
 static int b_maxpool_ceil(graph *g, int x, void *ctx) { return op_maxpool(g, x, 3, 2, 1, true); }
 static int b_avgpool(graph *g, int x, void *ctx) { return op_avgpool(g, x, 3, 1, 1, false); }
@@ -116,6 +123,7 @@ int main(void) {
     gradcheck("sigmoid on 5 channels (padding stays zero)", b_sigmoid_padded, NULL, small);
     gradcheck("tanh", b_tanh, NULL, wide);
     gradcheck("silu", b_silu, NULL, wide);
+    gradcheck("hard sigmoid (relu6(x+3)/6) on 12 channels", b_hard_sigmoid, NULL, wide);
     gradcheck("maxpool 2x2/2", b_maxpool, NULL, kinks);
     gradcheck("maxpool 3x3/2 pad 1 ceil", b_maxpool_ceil, NULL, kinks);
     gradcheck("avgpool 3x3/1 pad 1", b_avgpool, NULL, wide);

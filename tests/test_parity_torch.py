@@ -7,17 +7,25 @@ the same quantities in the same order. Every comparison is per tensor:
 
     rel = max|cnn - torch| / max|torch|
 
-(loss and SGD losses: |cnn - torch| / |torch|; num_batches_tracked: exact). Conv biases followed by
-batch norm have a zero gradient up to rounding (batch norm subtracts the mean), so for them the
-figure is max|cnn - torch| / max|gradient of that conv's weight|.
+(loss and SGD losses: |cnn - torch| / |torch|; num_batches_tracked: exact). Some biases have a zero
+gradient up to rounding: a conv bias followed by batch norm (which subtracts the mean), and, in
+EfficientNet and GhostNet, batch-norm biases whose output reaches the loss only through 1×1 convs
+followed by batch norm (a per-channel shift changes nothing). Their float32 gradient is the rounding
+residue of a cancelling sum, ~1e-7 of the terms, which no two float32 implementations share. So for
+a conv bias before batch norm, and for any bias whose PyTorch gradient is below ZERO_GRAD of its
+module's weight gradient (too small for float32 to resolve to 1e-3 of itself), the figure is
+max|cnn - torch| / max|gradient of that module's weight|.
 
-ReLU kinks. A deep ReLU network has ~10^6 pre-activations per pass; a few lie within float32 rounding
+Kinks. A deep ReLU network has ~10^6 pre-activations per pass; a few lie within float32 rounding
 of zero, where two correct float32 implementations may take different sides (PyTorch's own float32
 against float64 fails these tolerances on 4 of 6 seeds of resnet20). One such element moves the
-gradients of the layers below it by ~1e-2 relative. So when a case fails, the test replays PyTorch
-with cnn.c's ReLU decisions (parity_run --masks): the case passes if every decision that differs from
-PyTorch's is at a pre-activation within KINK_MARGIN of zero (relative to the tensor's max |x|, the
-forward's own tolerance) and everything then meets the same tolerances. Both sets of figures are printed.
+gradients of the layers below it by ~1e-2 relative. Max pooling has the same kind of kink: two
+candidates of a window within rounding of each other (GoogLeNet's ~10^6 windows per pass have a few),
+and the gradient goes to one or the other. So when a case fails, the test replays PyTorch with cnn.c's
+ReLU and max-pool decisions (parity_run --masks): the case passes if every decision that differs from
+PyTorch's is within KINK_MARGIN of the kink (a pre-activation that close to zero, or two window
+candidates that close, relative to the tensor's max |x|: the forward's own tolerance) and everything
+then meets the same tolerances. Both sets of figures are printed.
 
     /usr/bin/python3 tests/test_parity_torch.py [--only NAME] [--seed N] [--keep DIR]
 """
@@ -36,25 +44,32 @@ import numpy  # noqa: E402
 import torch  # noqa: E402
 import parity  # noqa: E402
 import safetensors_io as sio  # noqa: E402
-import torch_models  # noqa: E402
 
 PARITY_RUN = os.path.join(BUILD, "tests", "parity_run")
 
-# (label, model, input c×h×w, convnet batch norm)
+
+
+def case(label, model, shape, ci=False, **settings):
+    """A case: label, model, input c×h×w, whether the suite runs it (test_parity_zoo: ci) and run_case's
+    settings (bn, batch, steps, lr, dropout, dropout_aux, stochastic_depth, replay_kinks, branch_gamma)."""
+    return label, model, shape, ci, settings
+
+
 CASES = [
-    ("convnet 1x28x28", "convnet", (1, 28, 28), False),
-    ("convnet 1x28x28 bn", "convnet", (1, 28, 28), True),
-    ("convnet 3x32x32", "convnet", (3, 32, 32), False),
-    ("convnet 3x32x32 bn", "convnet", (3, 32, 32), True),
-    ("resnet20 3x32x32", "resnet20", (3, 32, 32), False),
-    ("residual8 3x32x32", "residual8", (3, 32, 32), False),
-    ("plain8 3x32x32", "plain8", (3, 32, 32), False),
+    case("convnet 1x28x28", "convnet", (1, 28, 28)),
+    case("convnet 1x28x28 bn", "convnet", (1, 28, 28), bn=True),
+    case("convnet 3x32x32", "convnet", (3, 32, 32)),
+    case("convnet 3x32x32 bn", "convnet", (3, 32, 32), bn=True),
+    case("resnet20 3x32x32", "resnet20", (3, 32, 32)),
+    case("residual8 3x32x32", "residual8", (3, 32, 32)),
+    case("plain8 3x32x32", "plain8", (3, 32, 32)),
 ]
 BATCH, CLASSES, STEPS = 8, 10, 3
 
 # kind -> tolerance; the kinds are the columns of the summary line
 TOL = {"logits": 1e-4, "loss": 1e-5, "grad": 1e-3, "stats": 1e-4, "sgd": 1e-4, "final": 1e-4, "eval": 1e-4}
 KINK_MARGIN = 1e-4
+ZERO_GRAD = 1e-4
 
 
 def rel(a, b):
@@ -95,21 +110,30 @@ class Case:
             self.failures.append(f"{name}: {how} {figure:.3e} > {TOL[kind]:g} ({worst_element(a, b)})")
 
 
+def zero_by_rounding(ref, name):
+    """a bias gradient below ZERO_GRAD of its module's weight gradient (see the top of the file)"""
+    weight = name[:-len("bias")] + "weight"
+    return name.endswith(".bias") and weight in ref and ref[name].abs().max() < ZERO_GRAD * ref[weight].abs().max()
+
+
 def compare(case, ref, out, zero_grad_biases):
     for name, b in ref.items():
         a = out.get(name)
         kind = name.split(".")[0]
         if name == "logits":
             case.check("logits", name, a, b)
-        elif name == "loss":
+        elif name in ("loss", "main_loss"):
             case.check("loss", name, a, b, rel(a, b) if a is not None else None, "|a-b|/|b|")
+        elif name == "eval_loss":  # after the SGD steps a batch may be learnt (loss ~1e-5): absolute below 1
+            figure = abs(a.item() - b.item()) / max(abs(b.item()), 1.0) if a is not None else None
+            case.check("eval", name, a, b, figure, "|a-b|/max(|b|,1)")
         elif name == "sgd_losses":
             figure = ((a.double() - b) / b).abs().max().item() if a is not None and a.shape == b.shape else None
             case.check("sgd", name, a, b, figure, "max |a-b|/|b|")
         elif name == "eval_logits":
             case.check("eval", name, a, b)
             case.check("eval", name + ".train_plan", out.get(name + ".train_plan"), b)
-        elif kind == "grad" and name[5:] in zero_grad_biases:
+        elif kind == "grad" and (name[5:] in zero_grad_biases or zero_by_rounding(ref, name)):
             weight = ref[name[:-len("bias")] + "weight"]
             figure = (a.double() - b).abs().max().item() / weight.abs().max().item() if a is not None else None
             case.check("grad", name, a, b, figure, "abs/max|dW|")
@@ -135,30 +159,32 @@ def drop_path_check(case, ref, stochastic_depth):
 
 
 def flip_verdict(flips, steps):
-    """(decisions far from the kink, a line on the ReLU decisions that differ from PyTorch's)."""
+    """(decisions far from the kink, a line on the ReLU and max-pool decisions that differ from PyTorch's)."""
     far = [f for f in flips if not f[3] <= KINK_MARGIN]
     closest = max((f[3] for f in flips), default=0.0)
-    note = (f"ReLU decisions that differ from PyTorch's: {sum(f[2] for f in flips)} elements in {len(flips)} ReLU "
-            f"calls of {steps + 1} training passes, the farthest from the kink at {closest:.1e} of the tensor's max "
-            f"|x| (margin {KINK_MARGIN:g})" + (": more than rounding" if far else ""))
-    far_lines = [f"first ReLU decision far from the kink: training pass {p}, ReLU call {k}: {n} elements, |x| up to "
-                 f"{r:.1e} of the tensor's max" for p, k, n, r in far[:1]]
+    where = ", ".join(sorted({f[1].split()[0] for f in flips})) or "none"
+    note = (f"ReLU and max-pool decisions that differ from PyTorch's: {sum(f[2] for f in flips)} elements in "
+            f"{len(flips)} calls ({where}) of {steps + 1} training passes, the farthest from the kink at {closest:.1e} "
+            f"of the tensor's max |x| (margin {KINK_MARGIN:g})" + (": more than rounding" if far else ""))
+    far_lines = [f"first decision far from the kink: training pass {p}, {k}: {n} elements, up to {r:.1e} of the "
+                 f"tensor's max |x| from it" for p, k, n, r in far[:1]]
     return far_lines, note
 
 
-def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, dropout=0.0, stochastic_depth=0.0,
-             lr=0.1, replay_relu=False, branch_gamma=1.0):
+def run_case(label, model, shape, seed, workdir, bn=False, batch=BATCH, steps=STEPS, dropout=0.0, dropout_aux=0.0,
+             stochastic_depth=0.0, lr=0.1, replay_kinks=False, branch_gamma=1.0):
     """(verdict, lines to print, seconds in torch, seconds in cnn.c). With dropout or stochastic depth, PyTorch
-    replays cnn.c's random draws in the training passes (parity_run --masks records them). replay_relu: replay
-    cnn.c's ReLU decisions from the start (deep networks at batch 2 nearly always have a few at the kink; this
-    saves the first PyTorch run) instead of only after a failure; the verdict is the same rule. branch_gamma:
-    parity.scale_residual_branches (deep residual networks)."""
+    replays cnn.c's random draws in the training passes (parity_run --masks records them). replay_kinks: replay
+    cnn.c's ReLU and max-pool decisions from the start (deep networks at batch 2 nearly always have a few at the
+    kink; this saves the first PyTorch run) instead of only after a failure; the verdict is the same rule.
+    branch_gamma: parity.scale_residual_branches (deep residual networks)."""
     c, h, w = shape
     d = os.path.join(workdir, label.replace(" ", "_"))
     t0 = time.time()
-    settings = dict(classes=CLASSES, batch=batch, bn=bn, dropout=dropout, steps=steps, seed=seed, lr=lr,
-                    stochastic_depth=stochastic_depth, branch_gamma=branch_gamma)
-    kinds = (("dropout", "drop_path") if dropout > 0 or stochastic_depth > 0 else ()) + (("relu",) if replay_relu else ())
+    settings = dict(classes=CLASSES, batch=batch, bn=bn, dropout=dropout, dropout_aux=dropout_aux, steps=steps,
+                    seed=seed, lr=lr, stochastic_depth=stochastic_depth, branch_gamma=branch_gamma)
+    draws = dropout > 0 or dropout_aux > 0 or stochastic_depth > 0
+    kinds = (("dropout", "drop_path") if draws else ()) + (parity.KINKS if replay_kinks else ())
     ref = parity.generate(d, model, c, h, w, inputs_only=bool(kinds), **settings)
     t1 = time.time()
     env = dict(os.environ, OMP_NUM_THREADS="2")
@@ -173,10 +199,9 @@ def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, d
     if kinds:
         ref = parity.generate(d, model, c, h, w, replay=drawn, **settings)
     out, _ = sio.load(os.path.join(d, "out.safetensors"))
-    net = torch_models.build(model, c, h, w, CLASSES, bn=bn, dropout=dropout, stochastic_depth=stochastic_depth)
-    zero_grad_biases = set(torch_models.biases_before_batchnorm(net))
+    zero_grad_biases = ref.pop("biases_before_batchnorm")
     notes = [n for n in [drop_path_check(case, ref, stochastic_depth)] if n]
-    flips = ref.pop("relu_flips", None)
+    flips = ref.pop("kink_flips", []) if replay_kinks else None
     compare(case, ref, out, zero_grad_biases)
     seconds = lambda: (time.time() - t0 - t_cnn, t_cnn)  # noqa: E731
     if flips is not None:
@@ -184,17 +209,18 @@ def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, d
         return not case.failures and not far_lines, [summary(case), note] + notes + far_lines + case.failures, *seconds()
     if not case.failures:
         return True, [summary(case)] + notes, *seconds()
-    # Replay PyTorch with cnn.c's ReLU decisions (see the top of the file).
-    drawn.update(parity.load_decisions(masks_path, steps + 1, ("relu",)))
+    # Replay PyTorch with cnn.c's ReLU and max-pool decisions (see the top of the file).
+    drawn.update(parity.load_decisions(masks_path, steps + 1, parity.KINKS))
     aligned = parity.generate(os.path.join(d, "aligned"), model, c, h, w, replay=drawn, **settings)
-    far_lines, note = flip_verdict(aligned.pop("relu_flips"), steps)
+    far_lines, note = flip_verdict(aligned.pop("kink_flips", []), steps)
+    aligned.pop("biases_before_batchnorm")
     replay = Case(label)
     drop_path_check(replay, aligned, stochastic_depth)
     compare(replay, aligned, out, zero_grad_biases)
     if not replay.failures and not far_lines:
-        return True, [summary(replay) + "   (PyTorch replaying cnn.c's ReLU decisions)", note,
+        return True, [summary(replay) + "   (PyTorch replaying cnn.c's decisions at kinks)", note,
                       "against PyTorch's own decisions: " + summary(case)] + notes, *seconds()
-    lines = [summary(case), note, "with cnn.c's ReLU decisions replayed: " + summary(replay)] + notes + far_lines
+    lines = [summary(case), note, "with cnn.c's decisions at kinks replayed: " + summary(replay)] + notes + far_lines
     return False, lines + case.failures, *seconds()
 
 
@@ -222,10 +248,10 @@ def main():
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         workdir = a.keep or tmp
-        for label, model, shape, bn in CASES:
+        for label, model, shape, _, settings in CASES:
             if a.only and a.only not in label:
                 continue
-            ok, lines, t_torch, t_cnn = run_case(label, model, shape, bn, a.seed, workdir)
+            ok, lines, t_torch, t_cnn = run_case(label, model, shape, a.seed, workdir, **settings)
             print(f"{'ok' if ok else 'FAIL':4s} {label:20s} batch {BATCH}: {lines[0]}  [torch {t_torch:.1f}s, cnn {t_cnn:.1f}s]")
             for line in lines[1:13]:
                 print(f"     {line}")

@@ -63,6 +63,12 @@ typedef struct bench_args {
 } bench_args;
 int cmd_bench_options(int argc, char **argv, bench_args *out, bool *done);
 
+/* The help of --stochastic-depth (train, summary, bench): one option for every residual family. */
+#define CLI_STOCHASTIC_DEPTH_HELP                                                                    \
+    "stochastic depth: residual branches drop with a probability rising linearly with depth to P " \
+    "(efficientnet_b0: torchvision's stochastic_depth_prob; 0: off; -1: the model's default, 0.2 "  \
+    "for efficientnet_b0, else 0)"
+
 /* Parse options; on --help (anywhere before "--") print the help and return 0 with *done set; on
  * misuse print the message and the usage line and return EXIT_USAGE. */
 int cli_run_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, int nopts, char **pos, int max_pos,

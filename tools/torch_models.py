@@ -9,15 +9,23 @@ and the same initialization rules. One class per family; `build` maps cnn.c's mo
     model = torch_models.build("convnet", 1, 28, 28, 10, bn=True, dropout=0.5)
     model = torch_models.build("resnet50", 3, 64, 64, 10)          # torchvision's own, its own init
     model = torch_models.build("resnet110", 3, 32, 32, 10, stochastic_depth=0.5)
+    model = torch_models.build("googlenet", 3, 224, 224, 1000, dropout=0.2, dropout_aux=0.7)
 
-torchvision's models (resnet18..152, resnext50_32x4d, wide_resnet50_2, vgg11..19[_bn]) are torchvision's
-constructors and initialization, adapted to the input as cnn.c adapts them (see torchvision_model). The other
-residual families (pre-activation, squeeze-and-excitation, highway, stochastic depth) are defined here.
-Every ReLU is an nn.ReLU module called once per use and never in place (the parity tests hook them).
+torchvision's models (resnet18..152, resnext50_32x4d, wide_resnet50_2, vgg11..19[_bn], googlenet,
+efficientnet_b0) are torchvision's constructors and initialization, adapted to the input as cnn.c adapts them
+(see torchvision_model, googlenet, efficientnet_b0). The other residual families (pre-activation,
+squeeze-and-excitation, highway, stochastic depth, Ghost-ResNet) are defined here, and so is GhostNet as timm's
+ghostnet_100 (timm is not a Debian package). The ReLUs defined here are nn.ReLU modules called once per use and
+never in place; the parity tests replay ReLU decisions through torch.nn.functional.relu, which nn.ReLU calls
+and torchvision's GoogLeNet calls directly.
 """
+import math
+
 import torch
 import torchvision
 from torch import nn
+from torchvision.models import efficientnet as tv_efficientnet
+from torchvision.models.googlenet import BasicConv2d
 
 
 class ConvNet(nn.Module):
@@ -209,8 +217,9 @@ class ResNetCifar(nn.Module):
     """The CIFAR layout of He et al. (src/models/resnet_cifar.c): conv1 3×3 to 16 channels, layer1..3 of n blocks
     at 16, 32, 64 channels (depth 6n+2; the first block of layer2/3 has stride 2 and a projection shortcut),
     global average pooling, fc. Names as torchvision's ResNet. kind: "basic" (resnetN), "se" (se_resnetN,
-    reduction 16), "preact" (preact_resnetN: conv1 alone as the stem, a final BN-ReLU named bn) or "highway"
-    (highway20). stochastic_depth: the last block's drop probability, linear from 0 at the first block."""
+    reduction 16), "preact" (preact_resnetN: conv1 alone as the stem, a final BN-ReLU named bn), "highway"
+    (highway20) or "ghost" (ghost_resnet56). stochastic_depth: the last block's drop probability, linear from 0
+    at the first block."""
 
     def __init__(self, depth, in_c=3, classes=10, kind="basic", stochastic_depth=0.0):
         super().__init__()
@@ -229,6 +238,8 @@ class ResNetCifar(nn.Module):
                     blocks.append(HighwayBlock(c, width, stride))
                 elif kind == "preact":
                     blocks.append(PreActBlock(c, width, stride, drop=next(drops)))
+                elif kind == "ghost":
+                    blocks.append(GhostBasicBlock(c, width, stride, drop=next(drops)))
                 else:
                     blocks.append(BasicBlock(c, width, stride, se_reduction=16 if kind == "se" else 0, drop=next(drops)))
                 c = width
@@ -309,7 +320,8 @@ TORCHVISION = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "re
 
 
 def small_input(h, w):
-    """cnn.c's rule (src/models/resnet.c): below 64×64 the ImageNet ResNets get a 3×3 stride-1 stem, no max pool."""
+    """cnn.c's rule (src/models/registry.c model_small_input): below 64×64 the ImageNet families take a small
+    stem (ResNets: a 3×3 stride-1 conv1, no max pool; googlenet, efficientnet_b0, ghostnet: see theirs)."""
     return h < 64 or w < 64
 
 
@@ -349,11 +361,194 @@ def torchvision_model(name, in_c=3, h=224, w=224, classes=1000, dropout=0.5):
             m.inplace = False
     return model
 
+def googlenet(in_c, h, w, classes, dropout=0.2, dropout_aux=0.7):
+    """torchvision's GoogLeNet with its auxiliary heads and initialization (transform_input off). For small
+    images or other than 3 channels, conv1 is replaced as cnn.c does: a 3×3 stride-1 conv1 and no maxpool1
+    when small, else conv1 with in_c input channels."""
+    model = torchvision.models.GoogLeNet(num_classes=classes, aux_logits=True, transform_input=False,
+                                         init_weights=True, dropout=dropout, dropout_aux=dropout_aux)
+    small = small_input(h, w)
+    if small or in_c != 3:
+        conv = BasicConv2d(in_c, 64, kernel_size=3 if small else 7, stride=1 if small else 2, padding=1 if small else 3)
+        nn.init.trunc_normal_(conv.conv.weight, mean=0.0, std=0.01, a=-2, b=2)
+        model.conv1 = conv
+    if small:
+        model.maxpool1 = nn.Identity()
+    return model
 
-def build(name, in_c, h, w, classes, bn=False, dropout=0.0, stochastic_depth=0.0):
+
+def efficientnet_b0(in_c, h, w, classes, dropout=0.2, stochastic_depth=0.2):
+    """torchvision's efficientnet_b0 with the given classifier dropout and stochastic depth (its
+    stochastic_depth_prob: block i of 16 drops with p·i/16); for small images the stem has stride 1, as in
+    cnn.c."""
+    setting, last = tv_efficientnet._efficientnet_conf("efficientnet_b0", width_mult=1.0, depth_mult=1.0)
+    model = tv_efficientnet.EfficientNet(setting, dropout, stochastic_depth_prob=stochastic_depth,
+                                         num_classes=classes, last_channel=last)
+    if small_input(h, w) or in_c != 3:
+        stem = nn.Conv2d(in_c, 32, 3, 1 if small_input(h, w) else 2, 1, bias=False)
+        nn.init.kaiming_normal_(stem.weight, mode="fan_out")
+        model.features[0][0] = stem
+    return model
+
+
+def make_divisible(v, divisor):
+    """_make_divisible of torchvision, timm and the GhostNet code (src/nn/blocks.c nn_make_divisible)."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+class HardSigmoid(nn.Module):
+    """relu6(x + 3) / 6, GhostNet's squeeze-excitation gate (src/ops/hard_sigmoid.c)."""
+
+    def forward(self, x):
+        return nn.functional.relu6(x + 3.0) / 6.0
+
+
+class GhostModule(nn.Module):
+    """Han et al.'s Ghost module, ratio 2 (src/nn/ghost.c): a primary conv to m = ceil(out/2) channels, a
+    cheap 3×3 depthwise conv of those to m more, each with BN (and ReLU if relu), concatenated and cut to
+    out channels. Names as timm's."""
+
+    def __init__(self, in_c, out_c, k=1, stride=1, relu=True):
+        super().__init__()
+        self.out_c = out_c
+        m = math.ceil(out_c / 2)
+        self.primary_conv = nn.Sequential(nn.Conv2d(in_c, m, k, stride, k // 2, bias=False), nn.BatchNorm2d(m),
+                                          nn.ReLU() if relu else nn.Identity())
+        self.cheap_operation = nn.Sequential(nn.Conv2d(m, m, 3, 1, 1, groups=m, bias=False), nn.BatchNorm2d(m),
+                                             nn.ReLU() if relu else nn.Identity())
+
+    def forward(self, x):
+        x1 = self.primary_conv(x)
+        return torch.cat([x1, self.cheap_operation(x1)], 1)[:, :self.out_c]
+
+
+class GhostSE(nn.Module):
+    """timm's SqueezeExcite as GhostNet configures it: reduce to make_divisible(c·ratio, 4), ReLU, expand,
+    hard sigmoid gate."""
+
+    def __init__(self, c, ratio):
+        super().__init__()
+        r = make_divisible(c * ratio, 4)
+        self.conv_reduce = nn.Conv2d(c, r, 1, bias=True)
+        self.act1 = nn.ReLU()
+        self.conv_expand = nn.Conv2d(r, c, 1, bias=True)
+        self.gate = HardSigmoid()
+
+    def forward(self, x):
+        return x * self.gate(self.conv_expand(self.act1(self.conv_reduce(x.mean((2, 3), keepdim=True)))))
+
+
+class GhostBottleneck(nn.Module):
+    """timm's GhostBottleneck: ghost1, [depthwise conv_dw/bn_dw at stride 2], [SE], ghost2, plus the input or a
+    depthwise + pointwise conv-BN shortcut."""
+
+    def __init__(self, in_c, mid_c, out_c, k, stride, se_ratio):
+        super().__init__()
+        self.ghost1 = GhostModule(in_c, mid_c, relu=True)
+        self.conv_dw = self.bn_dw = None
+        if stride > 1:
+            self.conv_dw = nn.Conv2d(mid_c, mid_c, k, stride, (k - 1) // 2, groups=mid_c, bias=False)
+            self.bn_dw = nn.BatchNorm2d(mid_c)
+        self.se = GhostSE(mid_c, se_ratio) if se_ratio > 0 else None
+        self.ghost2 = GhostModule(mid_c, out_c, relu=False)
+        self.shortcut = nn.Sequential()
+        if in_c != out_c or stride != 1:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_c, in_c, k, stride, (k - 1) // 2, groups=in_c, bias=False), nn.BatchNorm2d(in_c),
+                nn.Conv2d(in_c, out_c, 1, bias=False), nn.BatchNorm2d(out_c))
+
+    def forward(self, x):
+        y = self.ghost1(x)
+        if self.conv_dw is not None:
+            y = self.bn_dw(self.conv_dw(y))
+        if self.se is not None:
+            y = self.se(y)
+        return self.ghost2(y) + self.shortcut(x)
+
+
+class ConvBnAct(nn.Module):
+    """timm's ConvBnAct: 1×1 conv, BN (bn1), ReLU."""
+
+    def __init__(self, in_c, out_c):
+        super().__init__()
+        self.conv = nn.Conv2d(in_c, out_c, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_c)
+        self.act1 = nn.ReLU()
+
+    def forward(self, x):
+        return self.act1(self.bn1(self.conv(x)))
+
+
+class GhostNet(nn.Module):
+    """GhostNet 1.0× as timm's ghostnet_100 (src/models/ghostnet.c), PyTorch's default initialization (timm
+    has none of its own); the stem has stride 1 for small images, as in cnn.c."""
+
+    # k, expansion, out, SE ratio, stride; one list per stage (blocks.<stage>.<block>)
+    CFGS = [[[3, 16, 16, 0, 1]], [[3, 48, 24, 0, 2]], [[3, 72, 24, 0, 1]], [[5, 72, 40, 0.25, 2]],
+            [[5, 120, 40, 0.25, 1]], [[3, 240, 80, 0, 2]],
+            [[3, 200, 80, 0, 1], [3, 184, 80, 0, 1], [3, 184, 80, 0, 1], [3, 480, 112, 0.25, 1],
+             [3, 672, 112, 0.25, 1]],
+            [[5, 672, 160, 0.25, 2]],
+            [[5, 960, 160, 0, 1], [5, 960, 160, 0.25, 1], [5, 960, 160, 0, 1], [5, 960, 160, 0.25, 1]]]
+
+    def __init__(self, in_c=3, h=224, w=224, classes=1000, dropout=0.2):
+        super().__init__()
+        self.conv_stem = nn.Conv2d(in_c, 16, 3, 1 if small_input(h, w) else 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.act1 = nn.ReLU()
+        stages, c = [], 16
+        for cfg in self.CFGS:
+            blocks = []
+            for k, mid, out, se, s in cfg:
+                blocks.append(GhostBottleneck(c, make_divisible(mid, 4), make_divisible(out, 4), k, s, se))
+                c = make_divisible(out, 4)
+            stages.append(nn.Sequential(*blocks))
+        stages.append(nn.Sequential(ConvBnAct(c, 960)))
+        self.blocks = nn.Sequential(*stages)
+        self.conv_head = nn.Conv2d(960, 1280, 1, bias=True)
+        self.act2 = nn.ReLU()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(1280, classes)
+
+    def forward(self, x):
+        x = self.blocks(self.act1(self.bn1(self.conv_stem(x))))
+        x = self.act2(self.conv_head(x.mean((2, 3), keepdim=True)))
+        return self.classifier(self.dropout(torch.flatten(x, 1)))
+
+
+class GhostBasicBlock(nn.Module):
+    """He et al.'s basic block with Ghost modules for its 3×3 convs (src/nn/ghost.c nn_ghost_basic_block): ghost1
+    (3×3 primary conv at stride, ReLU), ghost2 (linear), [drop path], plus the input or the downsample.0/1
+    projection, ReLU."""
+
+    def __init__(self, in_c, out_c, stride, drop=0.0):
+        super().__init__()
+        self.ghost1 = GhostModule(in_c, out_c, 3, stride, relu=True)
+        self.ghost2 = GhostModule(out_c, out_c, 3, 1, relu=False)
+        self.relu = nn.ReLU()
+        self.downsample = None
+        if stride != 1 or in_c != out_c:
+            self.downsample = nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride, 0, bias=False), nn.BatchNorm2d(out_c))
+        residual_tail(self, out_c, 0, drop)
+
+    def forward(self, x):
+        y = apply_tail(self, self.ghost2(self.ghost1(x)))
+        return self.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+DEFAULT_STOCHASTIC_DEPTH = {"efficientnet_b0": 0.2}  # cnn.c's model defaults (src/models/*.c); 0 elsewhere
+
+
+def build(name, in_c, h, w, classes, bn=False, dropout=0.0, stochastic_depth=None, dropout_aux=None):
     """The PyTorch twin of cnn.c's model `name` for inputs in_c×h×w. bn applies to convnet only; dropout
-    to convnet (a layer only when > 0), plain/residual and VGG (always layers, as in cnn.c); stochastic_depth
-    to the residual families."""
+    to convnet (a layer only when > 0), plain/residual, VGG, googlenet, efficientnet_b0 and ghostnet (always
+    layers, as in cnn.c); stochastic_depth to the residual families and efficientnet_b0 (None: cnn.c's default
+    for the model); dropout_aux to googlenet's auxiliary heads (None: 0.7, torchvision's)."""
+    if stochastic_depth is None:
+        stochastic_depth = DEFAULT_STOCHASTIC_DEPTH.get(name, 0.0)
+    if name == "efficientnet_b0":
+        return efficientnet_b0(in_c, h, w, classes, dropout, stochastic_depth)
     if name == "convnet":
         return ConvNet(in_c, h, w, classes, bn=bn, dropout=dropout)
     for prefix, residual in (("plain", False), ("residual", True)):
@@ -363,12 +558,18 @@ def build(name, in_c, h, w, classes, bn=False, dropout=0.0, stochastic_depth=0.0
     cifar.update({f"se_resnet{d}": (d, "se") for d in (20, 56)})
     cifar.update({f"preact_resnet{d}": (d, "preact") for d in (20, 56, 110)})
     cifar["highway20"] = (20, "highway")
+    cifar["ghost_resnet56"] = (56, "ghost")  # Ghost-ResNet-56 (the GhostNet paper's section 4.1)
     if name in cifar:
         return ResNetCifar(cifar[name][0], in_c, classes, cifar[name][1], stochastic_depth)
     if name == "preact_resnet18":
         return PreActResNet18(in_c, h, w, classes, stochastic_depth)
     if stochastic_depth:
-        raise ValueError(f"{name}: stochastic depth is defined here for the CIFAR layouts and preact_resnet18 only")
+        raise ValueError(f"{name}: stochastic depth is defined here for the CIFAR layouts, preact_resnet18 and "
+                         "efficientnet_b0 only")
+    if name == "googlenet":
+        return googlenet(in_c, h, w, classes, dropout, 0.7 if dropout_aux is None else dropout_aux)
+    if name == "ghostnet":
+        return GhostNet(in_c, h, w, classes, dropout)
     if name in TORCHVISION or name == "se_resnet50":
         return torchvision_model(name, in_c, h, w, classes, dropout=dropout)
     raise ValueError(f"unknown model {name!r}")

@@ -24,10 +24,11 @@ static void add_model_opts(train_opts *t, unsigned groups) {
     ADD(TO_MODEL, "workers", OPT_INT, &c->workers, "N",
         "threads decoding and augmenting (0: 1 for in-memory sets, the cores up to 8 for folders)", 0, 256);
     ADD(TO_MODEL, "bn", OPT_FLAG, &c->model.bn, NULL, "convnet: batch norm after each convolution");
-    ADD(TO_MODEL, "dropout", OPT_FLOAT, &c->model.dropout, "P",
-        "dropout of the classifier (convnet, plain/residual, vgg; -1: the model's default)", -1, 0.99);
-    ADD(TO_MODEL, "stochastic-depth", OPT_FLOAT, &c->model.stochastic_depth, "P",
-        "residual nets: stochastic depth, drop probability of the last block (linear from 0; 0: off)", 0, 0.95);
+    ADD(TO_MODEL, "dropout", OPT_FLOAT, &c->model.dropout, "P", "dropout of the classifier (-1: the model's default)", -1,
+        0.99);
+    ADD(TO_MODEL, "aux-dropout", OPT_FLOAT, &c->model.dropout_aux, "P",
+        "googlenet: dropout of the auxiliary heads (-1: the model's default, 0.7)", -1, 0.99);
+    ADD(TO_MODEL, "stochastic-depth", OPT_FLOAT, &c->model.stochastic_depth, "P", CLI_STOCHASTIC_DEPTH_HELP, -1, 0.95);
     ADD(TO_MODEL, "crop", OPT_INT, &c->crop_pad, "PAD", "random crop after zero padding (-1: 4 on CIFAR, none on MNIST-like)",
         -1, 64);
     ADD(TO_MODEL, "flip", OPT_FLAG, &t->flip, NULL, "random horizontal flips (default on CIFAR and folders only)");

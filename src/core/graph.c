@@ -249,8 +249,10 @@ cnn_status graph_finalize(graph *g) {
     size_t off = 0, goff = 0;
     for (int i = 0; i < g->nparams; i++) {
         param *p = &g->params[i];
-        if (!p->md_fixed)
-            return cnn_fail(CNN_ERR_INTERNAL, "parameter %s: no op chose its layout", p->name);
+        if (!p->md_fixed) { /* no compiled op uses it (a training-only head in an evaluation plan) */
+            p->md = p->canon_md;
+            p->md_fixed = true;
+        }
         p->bytes = p->dtype == PDT_I64 ? 8 : be_md_size(&p->md);
         p->off = off;
         off += align64(p->bytes);
@@ -331,6 +333,14 @@ static void init_values(const param *p, uint64_t key, float *v, int64_t n) {
         for (int64_t i = 0; i < n; i++) v[i] = rng_normal(&r) * sd;
         break;
     }
+    case INIT_TRUNC_NORMAL:
+        for (int64_t i = 0; i < n; i++) {
+            float x;
+            do x = rng_normal(&r) * p->init_arg;
+            while (x < -2.0f || x > 2.0f);
+            v[i] = x;
+        }
+        break;
     }
 }
 

@@ -54,6 +54,8 @@ enum param_init {
     INIT_NORMAL,               /* N(0, init_arg^2) */
     INIT_UNIFORM,              /* U(-init_arg, init_arg) */
     INIT_CONSTANT,             /* init_arg everywhere (e.g. a highway gate's negative bias) */
+    INIT_TRUNC_NORMAL,         /* N(0, init_arg^2) redrawn outside [-2, 2]: torch.nn.init.trunc_normal_'s default
+                                  bounds, as torchvision's GoogLeNet calls it (std 0.01) */
 };
 
 typedef enum param_dtype { PDT_F32, PDT_I64 } param_dtype;

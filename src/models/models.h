@@ -10,9 +10,12 @@ typedef struct model_cfg {
     int in_c, in_h, in_w;     /* input shape (0: the model's default) */
     int classes;              /* 0: the model's default */
     bool bn;                  /* convnet: batch norm after each convolution (seed 002, part 3.5) */
-    float dropout;            /* dropout of convnet, plain/residual, VGG; <0: the model's default */
-    float stochastic_depth;   /* residual families: drop probability of the last block's branch in
-                                 training, rising linearly from 0 at the first block (0: off) */
+    float dropout;            /* dropout before the classifier; <0: the model's default */
+    float dropout_aux;        /* googlenet: dropout of the auxiliary heads; <0: the model's default (0.7) */
+    float stochastic_depth;   /* drop probability of the residual branches in training, rising linearly
+                                 with depth: residual families from 0 at the first block to this at the
+                                 last; efficientnet_b0 as torchvision's stochastic_depth_prob (block i of
+                                 n drops with this·i/n); 0: off; <0: the model's default */
     uint64_t seed;            /* parameter initialization */
 } model_cfg;
 
@@ -23,12 +26,22 @@ typedef struct model_def {
     int arg;                                          /* depth or variant, passed to build */
     int c, h, w, classes;                             /* defaults */
     int (*build)(graph *g, int x, const model_cfg *cfg, int arg);   /* returns the logits tensor */
+    float stochastic_depth;                           /* default (0: off) */
 } model_def;
+
+/* The rule for small images (CIFAR, MNIST): under 64 pixels on a side, the ImageNet families
+ * (resnet18..., googlenet, efficientnet_b0, ghostnet) take a stride-1 stem and drop their early
+ * max pool. */
+bool model_small_input(const model_cfg *cfg);
+/* cfg's value if set (>= 0), else the model's default */
+float model_param(float value, float model_default);
 
 const model_def *model_find(const char *name);
 const model_def *model_at(int i);   /* NULL past the end */
 void model_defaults(model_cfg *cfg);
-/* Build a model: fills defaults in cfg, returns a graph with input and main output set. */
+/* Fill the model's defaults in cfg (input, classes, stochastic depth) and check the settings. */
+cnn_status model_resolve(model_cfg *cfg);
+/* Build a model: resolves cfg, returns a graph with input and main output set. */
 cnn_status model_build(model_cfg *cfg, graph **out);
 void model_list(FILE *f);
 
@@ -38,4 +51,7 @@ extern const model_def plain_residual_models[];
 extern const model_def resnet_cifar_models[];
 extern const model_def resnet_models[];
 extern const model_def vgg_models[];
+extern const model_def googlenet_models[];
+extern const model_def efficientnet_models[];
+extern const model_def ghostnet_models[];
 #endif

@@ -4,8 +4,10 @@
 #include "models/models.h"
 #include "ops/ops.h"
 
-static const model_def *const families[] = {convnet_models, plain_residual_models, resnet_cifar_models, resnet_models,
-                                            vgg_models};
+static const model_def *const families[] = {
+    convnet_models, plain_residual_models, resnet_cifar_models, resnet_models,
+    vgg_models,     googlenet_models,      efficientnet_models, ghostnet_models,
+};
 
 const model_def *model_at(int i) {
     for (size_t f = 0; f < sizeof families / sizeof *families; f++)
@@ -23,7 +25,13 @@ const model_def *model_find(const char *name) {
 void model_defaults(model_cfg *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->dropout = -1;
+    cfg->dropout_aux = -1;
+    cfg->stochastic_depth = -1;
 }
+
+bool model_small_input(const model_cfg *cfg) { return cfg->in_h < 64 || cfg->in_w < 64; }
+
+float model_param(float value, float model_default) { return value >= 0 ? value : model_default; }
 
 static bool has_drop_path(const graph *g) {
     for (int i = 0; i < g->nnodes; i++)
@@ -31,14 +39,14 @@ static bool has_drop_path(const graph *g) {
     return false;
 }
 
-cnn_status model_build(model_cfg *cfg, graph **out) {
-    *out = NULL;
+cnn_status model_resolve(model_cfg *cfg) {
     const model_def *m = model_find(cfg->name);
     if (!m) return cnn_fail(CNN_ERR_ARG, "unknown model '%s' (cnn models lists them)", cfg->name);
     if (!cfg->in_c) cfg->in_c = m->c;
     if (!cfg->in_h) cfg->in_h = m->h;
     if (!cfg->in_w) cfg->in_w = m->w;
     if (!cfg->classes) cfg->classes = m->classes;
+    if (cfg->stochastic_depth < 0) cfg->stochastic_depth = m->stochastic_depth;
     if (cfg->in_c <= 0 || cfg->in_h <= 0 || cfg->in_w <= 0 || cfg->in_c > 4096 || cfg->in_h > 8192 || cfg->in_w > 8192)
         return cnn_fail(CNN_ERR_ARG, "%s: input %dx%dx%d is not a valid image shape", m->name, cfg->in_c, cfg->in_h,
                         cfg->in_w);
@@ -47,6 +55,13 @@ cnn_status model_build(model_cfg *cfg, graph **out) {
     if (!(cfg->stochastic_depth >= 0 && cfg->stochastic_depth < 1))
         return cnn_fail(CNN_ERR_ARG, "%s: stochastic depth %g is not a drop probability in [0, 1)", m->name,
                         cfg->stochastic_depth);
+    return CNN_OK;
+}
+
+cnn_status model_build(model_cfg *cfg, graph **out) {
+    *out = NULL;
+    CNN_TRY(model_resolve(cfg));
+    const model_def *m = model_find(cfg->name);
     graph *g = graph_new();
     if (!g) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     g->seed = cfg->seed;
@@ -55,8 +70,8 @@ cnn_status model_build(model_cfg *cfg, graph **out) {
     int y = m->build(g, x, cfg, m->arg);
     graph_set_output(g, y, OUTPUT_MAIN, 1.0f);
     if (graph_ok(g) && cfg->stochastic_depth > 0 && !has_drop_path(g))
-        graph_fail(g, cnn_fail(CNN_ERR_ARG, "%s has no residual branches for stochastic depth (the ResNet families "
-                                            "have)", m->name));
+        graph_fail(g, cnn_fail(CNN_ERR_ARG, "%s has no residual branches for stochastic depth (the ResNet "
+                                            "families and efficientnet_b0 have)", m->name));
     if (!graph_ok(g)) {
         cnn_status st = cnn_fail_context(g->error, "building %s for input %dx%dx%d", m->name, cfg->in_c, cfg->in_h,
                                          cfg->in_w);
@@ -70,6 +85,8 @@ cnn_status model_build(model_cfg *cfg, graph **out) {
 void model_list(FILE *f) {
     for (int i = 0; model_at(i); i++) {
         const model_def *m = model_at(i);
-        fprintf(f, "  %-16s %dx%dx%d  %s\n", m->name, m->c, m->h, m->w, m->about);
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%dx%d", m->c, m->h, m->w);
+        fprintf(f, "  %-16s %-10s %s\n", m->name, shape, m->about);
     }
 }

@@ -31,10 +31,8 @@ static const resnet_spec specs[] = {
     [PRE18] = {false, true, {2, 2, 2, 2}, 1, 64, 0},
 };
 
-static bool small_input(const model_cfg *cfg) { return cfg->in_h < 64 || cfg->in_w < 64; }
-
 static int stem(graph *g, int x, const model_cfg *cfg, bool preact) {
-    bool small = small_input(cfg);
+    bool small = model_small_input(cfg);
     x = op_conv(g, x, "conv1", 64, small ? 3 : 7, small ? 1 : 2);
     if (!preact) x = op_relu(g, op_batchnorm(g, x, "bn1"));
     return small ? x : op_maxpool(g, x, 3, 2, 1, false);

@@ -2,13 +2,14 @@
  * 16 channels, three stages of n blocks at 16, 32, 64 channels (depth 6n+2), global average
  * pooling, linear classifier; projection shortcuts where the shape changes. The block is the
  * basic one (resnetN), with squeeze-and-excitation (se_resnetN), pre-activated (preact_resnetN:
- * the stem is the bare conv, a final BN-ReLU precedes the pooling) or gated (highway20). Names
- * and initialization as torchvision's ResNet. */
+ * the stem is the bare conv, a final BN-ReLU precedes the pooling), gated (highway20) or made of
+ * Ghost modules (ghost_resnet56, GhostNet paper section 4.1). Names and initialization as
+ * torchvision's ResNet. */
 #include "models/models.h"
 #include "nn/blocks.h"
 #include "ops/ops.h"
 
-enum cifar_block { BASIC, SE, PREACT, HIGHWAY };
+enum cifar_block { BASIC, SE, PREACT, HIGHWAY, GHOST };
 
 /* The highway gates start mostly closed, sigmoid(-1) ≈ 0.27: each block begins close to carrying
  * its input, the negative-bias start Srivastava et al. recommend. */
@@ -20,6 +21,7 @@ static int block(graph *g, int x, enum cifar_block kind, int out_c, int stride, 
     case SE: return nn_basic_block(g, x, out_c, stride, true, o);
     case PREACT: return nn_preact_block(g, x, out_c, stride, o);
     case HIGHWAY: return nn_highway_block(g, x, out_c, stride, HIGHWAY_GATE_BIAS);
+    case GHOST: return nn_ghost_basic_block(g, x, out_c, stride, o);
     }
     return -1;
 }
@@ -44,6 +46,7 @@ static int build_resnet(graph *g, int x, const model_cfg *cfg, int depth) { retu
 static int build_se(graph *g, int x, const model_cfg *cfg, int depth) { return build(g, x, cfg, depth, SE); }
 static int build_preact(graph *g, int x, const model_cfg *cfg, int depth) { return build(g, x, cfg, depth, PREACT); }
 static int build_highway(graph *g, int x, const model_cfg *cfg, int depth) { return build(g, x, cfg, depth, HIGHWAY); }
+static int build_ghost(graph *g, int x, const model_cfg *cfg, int depth) { return build(g, x, cfg, depth, GHOST); }
 
 #define RN(n) {"resnet" #n, "resnet-cifar", "CIFAR ResNet-" #n " (He et al.), projection shortcuts", n, 3, 32, 32, 10, \
                build_resnet}
@@ -57,5 +60,7 @@ const model_def resnet_cifar_models[] = {
     PRE_RN(20), PRE_RN(56), PRE_RN(110),
     {"highway20", "highway", "ResNet-20 layout with gated blocks F·T + x·(1−T), T = sigmoid(1×1 conv)", 20, 3, 32, 32,
      10, build_highway},
+    {"ghost_resnet56", "ghostnet", "ResNet-56 for CIFAR with Ghost modules (s=2, d=3) for its 3x3 block convs", 56, 3,
+     32, 32, 10, build_ghost},
     {NULL},
 };

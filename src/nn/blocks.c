@@ -1,17 +1,23 @@
-/* blocks.c — building blocks shared by the model families. */
+/* blocks.c — building blocks shared by the model families: conv-BN-activation, the
+ * residual blocks (basic, bottleneck, pre-activation, highway) and their shortcut,
+ * squeeze-excitation, initialization passes, naming helpers. */
 #include "nn/blocks.h"
 #include <stdio.h>
 #include <string.h>
 #include "core/error.h"
 #include "ops/ops.h"
 
-int nn_conv_bn(graph *g, int x, const char *conv, const char *bn, int out_c, int k, int stride, bool relu) {
-    int y = op_batchnorm(g, op_conv(g, x, conv, out_c, k, stride), bn);
-    return relu ? op_relu(g, y) : y;
+int nn_conv_norm_act(graph *g, int x, const char *conv, const char *bn, const conv_cfg *cfg, float eps, nn_act act) {
+    int y = op_batchnorm_ex(g, op_conv2d(g, x, conv, cfg), bn, eps, 0.1f);
+    return act ? act(g, y) : y;
 }
 
-/* x itself, or a 1×1 conv (+ BN) named downsample.0 (.1) to out_c channels at the stride */
-static int shortcut(graph *g, int x, int out_c, int stride, bool bn) {
+int nn_conv_bn(graph *g, int x, const char *conv, const char *bn, int out_c, int k, int stride, bool relu) {
+    conv_cfg c = {out_c, k, stride, k / 2, 1, 1, false, INIT_KAIMING_NORMAL_OUT};
+    return nn_conv_norm_act(g, x, conv, bn, &c, 1e-5f, relu ? op_relu : NULL);
+}
+
+int nn_shortcut(graph *g, int x, int out_c, int stride, bool bn) {
     if (stride == 1 && op_in_channels(g, x) == out_c) return x;
     graph_push(g, "downsample");
     int y = bn ? nn_conv_bn(g, x, "0", "1", out_c, 1, stride, false) : op_conv(g, x, "0", out_c, 1, stride);
@@ -19,8 +25,7 @@ static int shortcut(graph *g, int x, int out_c, int stride, bool bn) {
     return y;
 }
 
-/* branch [→ SE] [→ drop path] + shortcut */
-static int merge(graph *g, int branch, int sc, const nn_res_opts *o) {
+int nn_res_merge(graph *g, int branch, int sc, const nn_res_opts *o) {
     if (o && o->se_reduction > 0) {
         int c = op_in_channels(g, branch), squeeze = c / o->se_reduction;
         graph_push(g, "se");
@@ -34,7 +39,7 @@ static int merge(graph *g, int branch, int sc, const nn_res_opts *o) {
 int nn_basic_block(graph *g, int x, int out_c, int stride, bool residual, const nn_res_opts *o) {
     int y = nn_conv_bn(g, x, "conv1", "bn1", out_c, 3, stride, true);
     y = nn_conv_bn(g, y, "conv2", "bn2", out_c, 3, 1, false);
-    if (residual) y = merge(g, y, shortcut(g, x, out_c, stride, true), o);
+    if (residual) y = nn_res_merge(g, y, nn_shortcut(g, x, out_c, stride, true), o);
     return op_relu(g, y);
 }
 
@@ -44,21 +49,21 @@ int nn_bottleneck(graph *g, int x, int planes, int stride, int groups, int base_
     conv_cfg grouped = {width, 3, stride, 1, 1, groups, false, INIT_KAIMING_NORMAL_OUT};
     y = op_relu(g, op_batchnorm(g, op_conv2d(g, y, "conv2", &grouped), "bn2"));
     y = nn_conv_bn(g, y, "conv3", "bn3", 4 * planes, 1, 1, false);
-    return op_relu(g, merge(g, y, shortcut(g, x, 4 * planes, stride, true), o));
+    return op_relu(g, nn_res_merge(g, y, nn_shortcut(g, x, 4 * planes, stride, true), o));
 }
 
 int nn_preact_block(graph *g, int x, int out_c, int stride, const nn_res_opts *o) {
     int a = op_relu(g, op_batchnorm(g, x, "bn1"));
     int y = op_conv(g, a, "conv1", out_c, 3, stride);
     y = op_conv(g, op_relu(g, op_batchnorm(g, y, "bn2")), "conv2", out_c, 3, 1);
-    int sc = stride == 1 && op_in_channels(g, x) == out_c ? x : shortcut(g, a, out_c, stride, false);
-    return merge(g, y, sc, o);
+    int sc = stride == 1 && op_in_channels(g, x) == out_c ? x : nn_shortcut(g, a, out_c, stride, false);
+    return nn_res_merge(g, y, sc, o);
 }
 
 int nn_highway_block(graph *g, int x, int out_c, int stride, float gate_bias) {
     int f = nn_conv_bn(g, x, "conv1", "bn1", out_c, 3, stride, true);
     f = nn_conv_bn(g, f, "conv2", "bn2", out_c, 3, 1, false);
-    int carry = shortcut(g, x, out_c, stride, true);
+    int carry = nn_shortcut(g, x, out_c, stride, true);
     conv_cfg gate = {out_c, 1, stride, 0, 1, 1, true, INIT_UNIFORM_FAN_IN};
     int t = op_conv2d(g, x, "gate", &gate);
     nn_param_init(g, t, "bias", INIT_CONSTANT, gate_bias);
@@ -77,9 +82,8 @@ int nn_se(graph *g, int x, int squeeze, nn_act act, nn_act gate, const char *fc1
 
 float nn_drop_rate(float last, int i, int n) { return n > 1 ? last * (float)i / (float)(n - 1) : last; }
 
-void nn_param_init(graph *g, int t, const char *leaf, enum param_init init, float arg) {
-    if (!graph_ok(g) || t < 0 || g->tensors[t].producer < 0) return;
-    const node *n = &g->nodes[g->tensors[t].producer];
+/* node n's parameter "<...>.<leaf>" gets init(arg); false when it has none */
+static bool set_leaf(graph *g, const node *n, const char *leaf, enum param_init init, float arg) {
     size_t len = strlen(leaf);
     for (int k = 0; k < n->nparams; k++) {
         param *p = &g->params[n->params[k]];
@@ -87,10 +91,29 @@ void nn_param_init(graph *g, int t, const char *leaf, enum param_init init, floa
         if (pl > len && p->name[pl - len - 1] == '.' && strcmp(p->name + pl - len, leaf) == 0) {
             p->init = init;
             p->init_arg = arg;
-            return;
+            return true;
         }
     }
-    graph_fail(g, cnn_fail(CNN_ERR_INTERNAL, "%s: no parameter %s to initialize", n->name, leaf));
+    return false;
+}
+
+void nn_param_init(graph *g, int t, const char *leaf, enum param_init init, float arg) {
+    if (!graph_ok(g) || t < 0 || g->tensors[t].producer < 0) return;
+    const node *n = &g->nodes[g->tensors[t].producer];
+    if (!set_leaf(g, n, leaf, init, arg))
+        graph_fail(g, cnn_fail(CNN_ERR_INTERNAL, "%s: no parameter %s to initialize", n->name, leaf));
+}
+
+void nn_set_init(graph *g, int first, const char *op_type, const char *leaf, enum param_init init, float arg) {
+    for (int i = first; i < g->nnodes; i++)
+        if (strcmp(g->nodes[i].op->type, op_type) == 0) set_leaf(g, &g->nodes[i], leaf, init, arg);
+}
+
+int nn_make_divisible(double v, int divisor) {
+    int r = (int)(v + divisor / 2.0) / divisor * divisor;
+    if (r < divisor) r = divisor;
+    if (r < 0.9 * v) r += divisor;
+    return r;
 }
 
 const char *nn_seq_name(nn_seq *s, char *buf, size_t size) {

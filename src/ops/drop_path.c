@@ -22,18 +22,20 @@ static float sample_scale(plan *p, int nid, int n) {
     return rng_uniform_at(key, (uint64_t)n) >= a->p ? 1.0f / (1.0f - a->p) : 0.0f;
 }
 
-/* out (+)= in * scale(sample), every sample being a contiguous run of `per` floats */
+/* out (+)= in * scale(sample), every sample being a contiguous run of `per` floats; one parallel
+ * region for the whole batch (a region per sample costs more than the work on small tensors) */
 static void apply(plan *p, int nid, const float *in, float *out, blk k, bool train, bool accumulate) {
     size_t per = blk_size(k) / k.n;
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < k.n; n++) {
         float s = train ? sample_scale(p, nid, n) : 1.0f;
         const float *i = in + per * n;
         float *o = out + per * n;
         if (accumulate) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp simd
             for (size_t e = 0; e < per; e++) o[e] += s * i[e];
         } else {
-#pragma omp parallel for simd schedule(static)
+#pragma omp simd
             for (size_t e = 0; e < per; e++) o[e] = s * i[e];
         }
     }

@@ -36,9 +36,6 @@ static cnn_status linear_compile(plan *p, int nid) {
     const dnnl_memory_desc_t *src = plan_md(p, n->in[0]), *dst = plan_md(p, n->out[0]);
     dnnl_memory_desc_t w, b;
     weights_md(p, nid, &w, dnnl_format_tag_any);
-    /* the canonical layout follows the input's rank: (out, c) or (out, c, h, w) */
-    param *pw = &g->params[n->params[0]];
-    weights_md(p, nid, &pw->canon_md, src->ndims == 2 ? dnnl_oi : dnnl_oihw);
     dnnl_dims_t bd = {a->out};
     dnnl_memory_desc_init_by_tag(&b, 1, bd, dnnl_f32, dnnl_x);
     bool train = plan_is_train(p);
@@ -131,6 +128,13 @@ int op_linear(graph *g, int x, const char *name, int out, bool bias) {
     int64_t in = (int64_t)t->c * t->h * t->w;
     int64_t wd[2] = {out, in}, bd[1] = {out};
     int w = graph_add_param(g, nid, "weight", 2, wd, PARAM_WEIGHT, INIT_UNIFORM_FAN_IN, 0);
+    if (w >= 0) {
+        /* the canonical layout follows the input's rank (be_md_act): (out, c) after a linear layer,
+         * else (out, c, h, w); known now, so that a head no plan compiles still has one */
+        dnnl_dims_t d = {out, t->c, t->h, t->w};
+        bool flat = t->layout == LAYOUT_PLAIN && t->h == 1 && t->w == 1;
+        dnnl_memory_desc_init_by_tag(&g->params[w].canon_md, flat ? 2 : 4, d, dnnl_f32, flat ? dnnl_oi : dnnl_oihw);
+    }
     int b = graph_add_param(g, nid, "bias", 1, bd, PARAM_BIAS, INIT_UNIFORM_FAN_IN, 0);
     if (b >= 0) g->params[b].fan_in = g->params[w].fan_in;
     return graph_node_output(g, nid, out, 1, 1, LAYOUT_PLAIN);

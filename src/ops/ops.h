@@ -28,6 +28,8 @@ int op_relu(graph *g, int x);
 int op_sigmoid(graph *g, int x);
 int op_tanh(graph *g, int x);
 int op_silu(graph *g, int x);
+/* relu6(x + 3) / 6, GhostNet's squeeze-excitation gate (oneDNN 2.6 has no hard sigmoid). */
+int op_hard_sigmoid(graph *g, int x);
 
 /* Pools. ceil_mode as PyTorch's. Average pooling counts padding like PyTorch's default. */
 int op_maxpool(graph *g, int x, int k, int stride, int pad, bool ceil_mode);

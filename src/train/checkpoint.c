@@ -54,6 +54,8 @@ static cnn_status meta_json(const ckpt_info *info, const char *train_json, char 
     json_write_bool(&w, info->model.bn);
     json_write_key(&w, "dropout");
     json_write_number(&w, info->model.dropout);
+    json_write_key(&w, "dropout_aux");
+    json_write_number(&w, info->model.dropout_aux);
     json_write_key(&w, "stochastic_depth");
     json_write_number(&w, info->model.stochastic_depth);
     json_end_object(&w);
@@ -207,7 +209,8 @@ static cnn_status meta_model(const char *path, const json_value *model, ckpt_inf
     if (bn && bn->type != JSON_BOOL) return cnn_fail(CNN_ERR_FORMAT, "%s: metadata bn is not true or false", path);
     info->model.bn = bn && bn->boolean;
     CNN_TRY(meta_float(path, model, "dropout", -1, 1, &info->model.dropout));
-    return meta_float(path, model, "stochastic_depth", 0, 1, &info->model.stochastic_depth);
+    CNN_TRY(meta_float(path, model, "dropout_aux", -1, 1, &info->model.dropout_aux));
+    return meta_float(path, model, "stochastic_depth", -1, 1, &info->model.stochastic_depth);
 }
 
 static cnn_status meta_class_names(const char *path, const json_value *names, ckpt_info *info) {

@@ -165,6 +165,7 @@ static cnn_status setup_model_info(trainer *t) {
     i->model.seed = t->cfg.seed;
     snprintf(i->name_buf, sizeof i->name_buf, "%s", t->cfg.model.name);
     i->model.name = i->name_buf;
+    CNN_TRY(model_resolve(&i->model)); /* the checkpoint records the values used, the model's defaults included */
     snprintf(i->dataset, sizeof i->dataset, "%s", t->cfg.dataset);
     i->channels = s->c;
     memcpy(i->mean, s->mean, sizeof s->mean);

@@ -4,17 +4,20 @@
  *
  *   parity_run DIR [--out FILE] [--save-ckpt FILE] [--masks FILE]
  *       model settings from the metadata of DIR/batch.safetensors, weights from DIR/weights.safetensors
- *       (strict), results to FILE (default DIR/out.safetensors): logits, loss, grad.<param>,
- *       stats.<buffer>, sgd_losses, final.<param>, eval_logits (evaluation plan) and
- *       eval_logits.train_plan (evaluation pass of the training plan); --save-ckpt saves the model after
- *       the SGD steps, optimizer state included, with ckpt_save. Metadata "stochastic_depth" (optional)
- *       sets the model's. --masks FILE writes the decisions of every training pass (pass 0 is the first
- *       forward, pass s the forward of SGD step s; k counts the ops of a kind in execution order):
- *       "relu.<pass>.<k>" (U8, 1 where the input is > 0; fused ReLUs included, read from the fused op's
- *       output): where a pre-activation lies within rounding of zero, the two float32 implementations may
- *       decide differently, and the test then replays PyTorch with these decisions (see
- *       test_parity_torch.py); "dropout.<pass>.<k>" (U8, 1 where kept) and "drop_path.<pass>.<k>" (U8 per
- *       sample, 1 where kept), cnn.c's random draws, which PyTorch replays to compute the same passes.
+ *       (strict), results to FILE (default DIR/out.safetensors): logits, loss (the training loss, auxiliary
+ *       heads included), main_loss, grad.<param>, stats.<buffer>, sgd_losses, final.<param>, eval_logits
+ *       and eval_loss (evaluation plan), eval_logits.train_plan (evaluation pass of the training plan);
+ *       --save-ckpt saves the model after the SGD steps, optimizer state included, with ckpt_save.
+ *       Metadata "stochastic_depth" and "dropout_aux" (optional) set the model's. --masks FILE writes the
+ *       decisions of every training pass (pass 0 is the first forward, pass s the forward of SGD step s;
+ *       k counts the ops of a kind in execution order): at the network's kinks, "relu.<pass>.<k>" (U8, 1
+ *       where the input is > 0; fused ReLUs included, read from the fused op's output) and
+ *       "maxpool.<pass>.<k>" (F32, the max pool's input, from which PyTorch finds the window maxima
+ *       cnn.c picked): where a pre-activation lies within rounding of zero, or two candidates of a pooling
+ *       window within rounding of each other, the two float32 implementations may decide differently,
+ *       and the test then replays PyTorch with these decisions (see test_parity_torch.py);
+ *       "dropout.<pass>.<k>" (U8, 1 where kept) and "drop_path.<pass>.<k>" (U8 per sample, 1 where kept),
+ *       cnn.c's random draws, which PyTorch replays to compute the same passes.
  *   parity_run --eval-ckpt CKPT --batch FILE --out FILE
  *       eval_logits of the model ckpt_load_model builds from CKPT, on the input of FILE. */
 #include <stdio.h>
@@ -89,10 +92,10 @@ static cnn_status add_params(outputs *o, const graph *g, const char *prefix, enu
 
 /* The decisions of the training passes, recorded by a plan hook after each op's forward and read
  * from its output (ops may run in place): ReLU (U8, output > 0; a ReLU runs on its own or fused into
- * the op before it, batch norm or add), dropout (U8, element kept) and drop path (U8 per sample, kept),
- * named "<kind>.<pass>.<k>", k counting that kind's ops in execution order. */
-enum { RELU, DROPOUT, DROP_PATH, KINDS };
-static const char *const kind_names[KINDS] = {"relu", "dropout", "drop_path"};
+ * the op before it, batch norm or add), dropout (U8, element kept) and drop path (U8 per sample, kept);
+ * max pool: its input (F32). Named "<kind>.<pass>.<k>", k counting that kind's ops in execution order. */
+enum { RELU, DROPOUT, DROP_PATH, MAXPOOL, KINDS };
+static const char *const kind_names[KINDS] = {"relu", "dropout", "drop_path", "maxpool"};
 
 typedef struct decisions {
     outputs *o;   /* NULL: not recorded */
@@ -103,7 +106,9 @@ typedef struct decisions {
 static int decision_kind(plan *p, int nid) {
     const char *type = plan_graph(p)->nodes[nid].op->type;
     if (!strcmp(type, "relu") || (plan_fused(p, nid) & FUSED_RELU)) return RELU;
-    return !strcmp(type, "dropout") ? DROPOUT : !strcmp(type, "drop_path") ? DROP_PATH : KINDS;
+    for (int k = DROPOUT; k < KINDS; k++)
+        if (!strcmp(type, kind_names[k])) return k;
+    return KINDS;
 }
 
 static void record_decision(plan *p, int nid, bool backward, void *ctx) {
@@ -111,19 +116,21 @@ static void record_decision(plan *p, int nid, bool backward, void *ctx) {
     const graph *g = plan_graph(p);
     int kind = backward || m->st ? KINDS : decision_kind(p, nid);
     if (kind == KINDS) return;
-    const tensor *t = graph_tensor(g, g->nodes[nid].out[0]);
+    int tid = kind == MAXPOOL ? g->nodes[nid].in[0] : g->nodes[nid].out[0];
+    const tensor *t = graph_tensor(g, tid);
     int64_t shape[4] = {plan_batch(p), t->c, t->h, t->w}, n = shape[0] * shape[1] * shape[2] * shape[3];
     int64_t per = n / shape[0];
     float *v = malloc(sizeof(float) * n);
     uint8_t *mask = calloc(n, 1);
     char name[64];
     snprintf(name, sizeof name, "%s.%d.%d", kind_names[kind], m->pass, m->k[kind]++);
-    m->st = v && mask ? plan_read(p, g->nodes[nid].out[0], false, v) : cnn_fail(CNN_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < n && !m->st; i++) {
+    m->st = v && mask ? plan_read(p, tid, false, v) : cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < n && !m->st && kind != MAXPOOL; i++) {
         if (kind == DROP_PATH) mask[i / per] |= v[i] != 0;
         else mask[i] = kind == RELU ? v[i] > 0 : v[i] != 0;
     }
-    if (!m->st) m->st = out_add(m->o, name, ST_U8, kind == DROP_PATH ? 1 : 4, shape, mask, kind == DROP_PATH ? shape[0] : n);
+    if (!m->st && kind == MAXPOOL) m->st = out_add(m->o, name, ST_F32, 4, shape, v, sizeof(float) * n);
+    else if (!m->st) m->st = out_add(m->o, name, ST_U8, kind == DROP_PATH ? 1 : 4, shape, mask, kind == DROP_PATH ? shape[0] : n);
     free(v);
     free(mask);
 }
@@ -202,9 +209,11 @@ static cnn_status read_settings(const batch *b, settings *s) {
     s->model.classes = (int)classes;
     s->model.bn = bn != 0;
     s->model.dropout = (float)dropout;
-    double sd = 0;
+    double sd = 0, dropout_aux = -1;
     if (st_meta(&b->f, "stochastic_depth")) CNN_TRY(meta_number(&b->f, "stochastic_depth", &sd));
+    if (st_meta(&b->f, "dropout_aux")) CNN_TRY(meta_number(&b->f, "dropout_aux", &dropout_aux));
     s->model.stochastic_depth = (float)sd;
+    s->model.dropout_aux = (float)dropout_aux;
     s->steps = (int)steps;
     optim_defaults(&s->sgd, OPT_SGD);
     s->sgd.lr = (float)lr;
@@ -250,8 +259,9 @@ static cnn_status setup(run *r, const batch *b, const char *weights) {
 static cnn_status compute(run *r, outputs *o, decisions *m) {
     CNN_TRY(train_forward(r->train, m, 0));
     CNN_TRY(add_logits(o, "logits", r->train));
-    double loss = plan_loss(r->train);
+    double loss = plan_loss(r->train), main_loss = plan_main_loss(r->train);
     CNN_TRY(out_add(o, "loss", ST_F64, 0, NULL, &loss, sizeof loss));
+    CNN_TRY(out_add(o, "main_loss", ST_F64, 0, NULL, &main_loss, sizeof main_loss));
     CNN_TRY(plan_backward(r->train));
     CNN_TRY(add_params(o, r->g, "grad.", GRADS));
     CNN_TRY(add_params(o, r->g, "stats.", BUFFERS));
@@ -271,6 +281,8 @@ static cnn_status compute(run *r, outputs *o, decisions *m) {
     CNN_TRY(add_params(o, r->g, "final.", ALL));
     CNN_TRY(plan_forward(r->eval, false, 0));
     CNN_TRY(add_logits(o, "eval_logits", r->eval));
+    double eval_loss = plan_loss(r->eval);
+    CNN_TRY(out_add(o, "eval_loss", ST_F64, 0, NULL, &eval_loss, sizeof eval_loss));
     CNN_TRY(plan_forward(r->train, false, 0));
     return add_logits(o, "eval_logits.train_plan", r->train);
 }
