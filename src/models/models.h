@@ -5,6 +5,14 @@
 #include <stdio.h>
 #include "core/graph.h"
 
+/* The ConvRNN that regulates a RegNet's stages (src/nn/convrnn.h). */
+typedef enum model_regulator {
+    REGULATOR_DEFAULT = 0,    /* the model's own: convlstm for regnets; the only value other models take */
+    REGULATOR_NONE,           /* plain residual blocks: the ResNet of the same layout */
+    REGULATOR_CONVLSTM,
+    REGULATOR_CONVGRU,
+} model_regulator;
+
 typedef struct model_cfg {
     const char *name;
     int in_c, in_h, in_w;     /* input shape (0: the model's default) */
@@ -14,6 +22,8 @@ typedef struct model_cfg {
     float stochastic_depth;   /* residual families: drop probability of the last block's branch in
                                  training, rising linearly from 0 at the first block (0: off) */
     uint64_t seed;            /* parameter initialization */
+    model_regulator regulator;   /* regnet: --regulator */
+    unsigned regulated_stages;   /* regnet: bit s-1 set when stage s has the regulator; 0: every stage */
 } model_cfg;
 
 typedef struct model_def {
@@ -23,6 +33,7 @@ typedef struct model_def {
     int arg;                                          /* depth or variant, passed to build */
     int c, h, w, classes;                             /* defaults */
     int (*build)(graph *g, int x, const model_cfg *cfg, int arg);   /* returns the logits tensor */
+    int stages;                                       /* stages a regulator can regulate (regnets); 0: none */
 } model_def;
 
 const model_def *model_find(const char *name);
@@ -32,10 +43,17 @@ void model_defaults(model_cfg *cfg);
 cnn_status model_build(model_cfg *cfg, graph **out);
 void model_list(FILE *f);
 
+/* --regulator and --regulated-stages: names "convlstm|convgru|none", stage lists "1,2,3". */
+const char *model_regulator_name(model_regulator r);
+cnn_status model_parse_regulator(const char *s, model_regulator *r);
+cnn_status model_parse_stages(const char *s, unsigned *mask);
+void model_format_stages(unsigned mask, char *buf, size_t size);
+
 /* families (src/models/<family>.c) */
 extern const model_def convnet_models[];
 extern const model_def plain_residual_models[];
 extern const model_def resnet_cifar_models[];
 extern const model_def resnet_models[];
 extern const model_def vgg_models[];
+extern const model_def regnet_models[];
 #endif

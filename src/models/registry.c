@@ -1,11 +1,12 @@
 /* registry.c — names to builders, defaults, and model construction. */
+#include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
 #include "models/models.h"
 #include "ops/ops.h"
 
 static const model_def *const families[] = {convnet_models, plain_residual_models, resnet_cifar_models, resnet_models,
-                                            vgg_models};
+                                            vgg_models, regnet_models};
 
 const model_def *model_at(int i) {
     for (size_t f = 0; f < sizeof families / sizeof *families; f++)
@@ -31,6 +32,25 @@ static bool has_drop_path(const graph *g) {
     return false;
 }
 
+/* Regnets default to a ConvLSTM on every stage; other models take no regulator. */
+static cnn_status resolve_regulator(const model_def *m, model_cfg *cfg) {
+    if (!m->stages) {
+        if (cfg->regulator != REGULATOR_DEFAULT || cfg->regulated_stages)
+            return cnn_fail(CNN_ERR_ARG, "%s has no regulator: --regulator and --regulated-stages apply to the regnet "
+                            "models", m->name);
+        return CNN_OK;
+    }
+    unsigned all = (1u << m->stages) - 1;
+    if (cfg->regulator == REGULATOR_DEFAULT) cfg->regulator = REGULATOR_CONVLSTM;
+    if (!cfg->regulated_stages) cfg->regulated_stages = all;
+    if (cfg->regulated_stages & ~all) {
+        char list[64];
+        model_format_stages(cfg->regulated_stages & ~all, list, sizeof list);
+        return cnn_fail(CNN_ERR_ARG, "regulated stages %s: %s has stages 1 to %d", list, m->name, m->stages);
+    }
+    return CNN_OK;
+}
+
 cnn_status model_build(model_cfg *cfg, graph **out) {
     *out = NULL;
     const model_def *m = model_find(cfg->name);
@@ -47,6 +67,7 @@ cnn_status model_build(model_cfg *cfg, graph **out) {
     if (!(cfg->stochastic_depth >= 0 && cfg->stochastic_depth < 1))
         return cnn_fail(CNN_ERR_ARG, "%s: stochastic depth %g is not a drop probability in [0, 1)", m->name,
                         cfg->stochastic_depth);
+    CNN_TRY(resolve_regulator(m, cfg));
     graph *g = graph_new();
     if (!g) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     g->seed = cfg->seed;
@@ -72,4 +93,42 @@ void model_list(FILE *f) {
         const model_def *m = model_at(i);
         fprintf(f, "  %-16s %dx%dx%d  %s\n", m->name, m->c, m->h, m->w, m->about);
     }
+}
+
+static const char *const regulator_names[] = {"default", "none", "convlstm", "convgru"};
+
+const char *model_regulator_name(model_regulator r) {
+    return r >= REGULATOR_DEFAULT && r <= REGULATOR_CONVGRU ? regulator_names[r] : "?";
+}
+
+cnn_status model_parse_regulator(const char *s, model_regulator *r) {
+    for (int i = REGULATOR_NONE; i <= REGULATOR_CONVGRU; i++)
+        if (!strcmp(s, regulator_names[i])) {
+            *r = (model_regulator)i;
+            return CNN_OK;
+        }
+    return cnn_fail(CNN_ERR_ARG, "--regulator %s: expected one of convlstm|convgru|none", s);
+}
+
+cnn_status model_parse_stages(const char *s, unsigned *mask) {
+    *mask = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 16 || (*end && *end != ','))
+            return cnn_fail(CNN_ERR_ARG, "--regulated-stages %s: expected stage numbers from 1 separated by commas, "
+                            "e.g. 1,2,3", s);
+        *mask |= 1u << (v - 1);
+        if (!*end) return CNN_OK;
+        p = end + 1;
+    }
+}
+
+void model_format_stages(unsigned mask, char *buf, size_t size) {
+    size_t len = 0;
+    buf[0] = 0;
+    for (int s = 0; s < 16; s++)
+        if (mask & (1u << s) && len < size)
+            len += (size_t)snprintf(buf + len, size - len, "%s%d", len ? "," : "", s + 1);
 }

@@ -19,6 +19,8 @@ static int shortcut(graph *g, int x, int out_c, int stride, bool bn) {
     return y;
 }
 
+int nn_shortcut(graph *g, int x, int out_c, int stride) { return shortcut(g, x, out_c, stride, true); }
+
 /* branch [→ SE] [→ drop path] + shortcut */
 static int merge(graph *g, int branch, int sc, const nn_res_opts *o) {
     if (o && o->se_reduction > 0) {

@@ -16,6 +16,10 @@ typedef struct nn_res_opts {
     float drop_path;
 } nn_res_opts;
 
+/* The residual path of a block: x itself, or where the shape changes a 1×1 conv (stride) + BN
+ * projection named "downsample.0/1" (torchvision's names). */
+int nn_shortcut(graph *g, int x, int out_c, int stride);
+
 /* The basic residual block of He et al.: conv3x3(stride)-BN-ReLU-conv3x3-BN, plus the input or
  * a 1×1 conv + BN projection ("downsample.0/1") when shape changes, then ReLU. residual=false
  * gives the plain block (no shortcut) for the plain-vs-residual experiments. */
