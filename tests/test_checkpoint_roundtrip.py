@@ -6,7 +6,7 @@ For each case tools/parity.py writes weights and a batch; tests/progs/parity_run
 (so the weights, running statistics and momentum buffers are cnn.c's own), saves a checkpoint with ckpt_save
 and writes its evaluation logits. The torchvision models (resnet18, vgg11_bn) load into torchvision's own
 class, torchvision.models.X(num_classes=10). Checked:
-  - the metadata describes the model (name, input, classes, bn);
+  - the metadata describes the model (name, input, classes, bn; a regnet's regulator and regulated stages);
   - the parameters and buffers equal, bit for bit, the values parity_run reports for the model in memory;
   - every trainable parameter has its optimizer.<name>.momentum_buffer of the same shape, nothing else;
   - PyTorch loads it strictly and its eval logits match cnn.c's: max|a-b| / max|b| <= 1e-4;
@@ -32,12 +32,14 @@ import safetensors_io as sio  # noqa: E402
 import torch_models  # noqa: E402
 
 PARITY_RUN = os.path.join(BUILD, "tests", "parity_run")
-CASES = [  # (label, model, c×h×w, bn, batch, SGD steps, lr)
+CASES = [  # (label, model, c×h×w, bn, batch, SGD steps, lr[, regnet settings])
     ("resnet20 3x32x32", "resnet20", (3, 32, 32), False, 8, 3, 0.1),
     ("convnet --bn 1x28x28", "convnet", (1, 28, 28), True, 8, 3, 0.1),
     # torchvision's own classes, unmodified at these inputs: torchvision.models.X(num_classes=10)
     ("resnet18 3x96x96", "resnet18", (3, 96, 96), False, 2, 1, 0.01),
     ("vgg11_bn 3x64x64", "vgg11_bn", (3, 64, 64), False, 2, 1, 0.01),
+    ("regnet20 convgru 2,3", "regnet20", (3, 32, 32), False, 8, 3, 0.1,
+     {"regulator": "convgru", "regulated_stages": (2, 3)}),
 ]
 CLASSES = 10
 TOL_TORCH, TOL_RELOAD = 1e-4, 1e-6
@@ -53,11 +55,11 @@ def run(*args):
     return subprocess.run([PARITY_RUN, *args], capture_output=True, text=True, timeout=600, env=env)
 
 
-def check_case(label, model, shape, bn, batch, steps, lr, workdir):
+def check_case(label, model, shape, bn, batch, steps, lr, workdir, extra=None):
     """(list of failures, summary figures)."""
-    fails, c, h, w = [], *shape
-    d = os.path.join(workdir, model + ("_bn" if bn else ""))
-    parity.generate(d, model, c, h, w, CLASSES, batch, bn=bn, steps=steps, lr=lr)
+    fails, c, h, w, extra = [], *shape, extra or {}
+    d = os.path.join(workdir, model + ("_bn" if bn else "") + "".join(f"_{v}" for v in extra.values()))
+    parity.generate(d, model, c, h, w, CLASSES, batch, bn=bn, steps=steps, lr=lr, **extra)
     ckpt = os.path.join(d, "model.safetensors")
     r = run(d, "--save-ckpt", ckpt)
     if r.returncode != 0:
@@ -67,6 +69,8 @@ def check_case(label, model, shape, bn, batch, steps, lr, workdir):
 
     info = json.loads(meta.get("cnn", "{}")).get("model", {})
     want = {"name": model, "input": [c, h, w], "classes": CLASSES, "bn": bn}
+    if extra:
+        want.update(regulator=extra["regulator"], regulated_stages=list(extra["regulated_stages"]))
     for k, v in want.items():
         if info.get(k) != v:
             fails.append(f"metadata model.{k} = {info.get(k)!r}, expected {v!r}")
@@ -81,7 +85,7 @@ def check_case(label, model, shape, bn, batch, steps, lr, workdir):
     if model in torch_models.TORCHVISION:
         net = getattr(torchvision.models, model)(num_classes=CLASSES)
     else:
-        net = torch_models.build(model, c, h, w, CLASSES, bn=bn)
+        net = torch_models.build(model, c, h, w, CLASSES, bn=bn, **extra)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -123,8 +127,8 @@ def main():
     torch.set_num_threads(2)
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for label, model, shape, bn, batch, steps, lr in CASES:
-            fails, figures = check_case(label, model, shape, bn, batch, steps, lr, a.keep or tmp)
+        for label, model, shape, bn, batch, steps, lr, *extra in CASES:
+            fails, figures = check_case(label, model, shape, bn, batch, steps, lr, a.keep or tmp, *extra)
             print(f"{'FAIL' if fails else 'ok':4s} {label:22s} {figures}")
             for f in fails[:12]:
                 print(f"     {f}")

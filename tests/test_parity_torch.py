@@ -40,7 +40,7 @@ import torch_models  # noqa: E402
 
 PARITY_RUN = os.path.join(BUILD, "tests", "parity_run")
 
-# (label, model, input c×h×w, convnet batch norm)
+# (label, model, input c×h×w, convnet batch norm[, run_case's settings])
 CASES = [
     ("convnet 1x28x28", "convnet", (1, 28, 28), False),
     ("convnet 1x28x28 bn", "convnet", (1, 28, 28), True),
@@ -49,6 +49,13 @@ CASES = [
     ("resnet20 3x32x32", "resnet20", (3, 32, 32), False),
     ("residual8 3x32x32", "residual8", (3, 32, 32), False),
     ("plain8 3x32x32", "plain8", (3, 32, 32), False),
+    ("regnet20 convlstm 3x32x32", "regnet20", (3, 32, 32), False, {"regulator": "convlstm"}),
+    ("regnet20 convgru 3x32x32", "regnet20", (3, 32, 32), False, {"regulator": "convgru"}),
+    # 51 M parameters: a smaller batch and one SGD step keep it affordable; 32×32 keeps layer4 at 4×4. Residual
+    # branches scaled (tools/parity.py scale_residual_branches): unscaled, PyTorch's own float32 is 0.7-1.4e-4
+    # from float64 on these logits, at 0.3 within 3e-6.
+    ("regnet50 convlstm 3x32x32", "regnet50", (3, 32, 32), False,
+     {"regulator": "convlstm", "batch": 4, "steps": 1, "branch_gamma": 0.3}),
 ]
 BATCH, CLASSES, STEPS = 8, 10, 3
 
@@ -147,17 +154,18 @@ def flip_verdict(flips, steps):
 
 
 def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, dropout=0.0, stochastic_depth=0.0,
-             lr=0.1, replay_relu=False, branch_gamma=1.0):
+             lr=0.1, replay_relu=False, branch_gamma=1.0, regulator=None, regulated_stages=None):
     """(verdict, lines to print, seconds in torch, seconds in cnn.c). With dropout or stochastic depth, PyTorch
     replays cnn.c's random draws in the training passes (parity_run --masks records them). replay_relu: replay
     cnn.c's ReLU decisions from the start (deep networks at batch 2 nearly always have a few at the kink; this
     saves the first PyTorch run) instead of only after a failure; the verdict is the same rule. branch_gamma:
-    parity.scale_residual_branches (deep residual networks)."""
+    parity.scale_residual_branches (deep residual networks). regulator, regulated_stages: a regnet's."""
     c, h, w = shape
-    d = os.path.join(workdir, label.replace(" ", "_"))
+    d = os.path.join(workdir, label.replace(" ", "_").replace(",", "_"))
     t0 = time.time()
     settings = dict(classes=CLASSES, batch=batch, bn=bn, dropout=dropout, steps=steps, seed=seed, lr=lr,
-                    stochastic_depth=stochastic_depth, branch_gamma=branch_gamma)
+                    stochastic_depth=stochastic_depth, branch_gamma=branch_gamma, regulator=regulator,
+                    regulated_stages=regulated_stages)
     kinds = (("dropout", "drop_path") if dropout > 0 or stochastic_depth > 0 else ()) + (("relu",) if replay_relu else ())
     ref = parity.generate(d, model, c, h, w, inputs_only=bool(kinds), **settings)
     t1 = time.time()
@@ -173,7 +181,9 @@ def run_case(label, model, shape, bn, seed, workdir, batch=BATCH, steps=STEPS, d
     if kinds:
         ref = parity.generate(d, model, c, h, w, replay=drawn, **settings)
     out, _ = sio.load(os.path.join(d, "out.safetensors"))
-    net = torch_models.build(model, c, h, w, CLASSES, bn=bn, dropout=dropout, stochastic_depth=stochastic_depth)
+    regnet = {k: v for k, v in (("regulator", regulator), ("regulated_stages", regulated_stages)) if v is not None}
+    net = torch_models.build(model, c, h, w, CLASSES, bn=bn, dropout=dropout, stochastic_depth=stochastic_depth,
+                             **regnet)
     zero_grad_biases = set(torch_models.biases_before_batchnorm(net))
     notes = [n for n in [drop_path_check(case, ref, stochastic_depth)] if n]
     flips = ref.pop("relu_flips", None)
@@ -222,11 +232,13 @@ def main():
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         workdir = a.keep or tmp
-        for label, model, shape, bn in CASES:
+        for label, model, shape, bn, *extra in CASES:
             if a.only and a.only not in label:
                 continue
-            ok, lines, t_torch, t_cnn = run_case(label, model, shape, bn, a.seed, workdir)
-            print(f"{'ok' if ok else 'FAIL':4s} {label:20s} batch {BATCH}: {lines[0]}  [torch {t_torch:.1f}s, cnn {t_cnn:.1f}s]")
+            settings = extra[0] if extra else {}
+            ok, lines, t_torch, t_cnn = run_case(label, model, shape, bn, a.seed, workdir, **settings)
+            print(f"{'ok' if ok else 'FAIL':4s} {label:25s} batch {settings.get('batch', BATCH)}: {lines[0]}  "
+                  f"[torch {t_torch:.1f}s, cnn {t_cnn:.1f}s]")
             for line in lines[1:13]:
                 print(f"     {line}")
             if len(lines) > 13:

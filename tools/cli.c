@@ -1,6 +1,7 @@
 /* cli.c — what the cnn subcommands share: --help, the usage line on misuse, and the mapping from
  * failures to exit statuses (see cli.h). */
 #include "cli.h"
+#include "core/error.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -40,4 +41,10 @@ int cli_fail(const cli_command *cmd, cnn_status st) {
         return EXIT_USAGE;
     }
     return st == CNN_ERR_DIVERGED ? EXIT_DIVERGED : EXIT_FAIL;
+}
+
+cnn_status cli_regulator(const char *regulator, const char *stages, model_cfg *m) {
+    if (regulator) CNN_TRY(model_parse_regulator(regulator, &m->regulator));
+    if (stages) CNN_TRY(model_parse_stages(stages, &m->regulated_stages));
+    return CNN_OK;
 }

@@ -48,6 +48,9 @@ const char *model_regulator_name(model_regulator r);
 cnn_status model_parse_regulator(const char *s, model_regulator *r);
 cnn_status model_parse_stages(const char *s, unsigned *mask);
 void model_format_stages(unsigned mask, char *buf, size_t size);
+/* Regnets: the default regulator (convlstm) and stages (all) spelled out, stages the model lacks
+ * refused; other models: a regulator or stages refused. model_build does this. */
+cnn_status model_resolve_regulator(model_cfg *cfg);
 
 /* families (src/models/<family>.c) */
 extern const model_def convnet_models[];

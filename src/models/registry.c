@@ -32,8 +32,9 @@ static bool has_drop_path(const graph *g) {
     return false;
 }
 
-/* Regnets default to a ConvLSTM on every stage; other models take no regulator. */
-static cnn_status resolve_regulator(const model_def *m, model_cfg *cfg) {
+cnn_status model_resolve_regulator(model_cfg *cfg) {
+    const model_def *m = model_find(cfg->name);
+    if (!m) return cnn_fail(CNN_ERR_ARG, "unknown model '%s' (cnn models lists them)", cfg->name ? cfg->name : "");
     if (!m->stages) {
         if (cfg->regulator != REGULATOR_DEFAULT || cfg->regulated_stages)
             return cnn_fail(CNN_ERR_ARG, "%s has no regulator: --regulator and --regulated-stages apply to the regnet "
@@ -67,7 +68,7 @@ cnn_status model_build(model_cfg *cfg, graph **out) {
     if (!(cfg->stochastic_depth >= 0 && cfg->stochastic_depth < 1))
         return cnn_fail(CNN_ERR_ARG, "%s: stochastic depth %g is not a drop probability in [0, 1)", m->name,
                         cfg->stochastic_depth);
-    CNN_TRY(resolve_regulator(m, cfg));
+    CNN_TRY(model_resolve_regulator(cfg));
     graph *g = graph_new();
     if (!g) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     g->seed = cfg->seed;
@@ -91,7 +92,9 @@ cnn_status model_build(model_cfg *cfg, graph **out) {
 void model_list(FILE *f) {
     for (int i = 0; model_at(i); i++) {
         const model_def *m = model_at(i);
-        fprintf(f, "  %-16s %dx%dx%d  %s\n", m->name, m->c, m->h, m->w, m->about);
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%dx%d", m->c, m->h, m->w);
+        fprintf(f, "  %-16s %-10s %s\n", m->name, shape, m->about);
     }
 }
 
@@ -114,8 +117,8 @@ cnn_status model_parse_stages(const char *s, unsigned *mask) {
     *mask = 0;
     const char *p = s;
     for (;;) {
-        char *end;
-        long v = strtol(p, &end, 10);
+        char *end = (char *)p;
+        long v = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : 0; /* no blanks, signs */
         if (end == p || v < 1 || v > 16 || (*end && *end != ','))
             return cnn_fail(CNN_ERR_ARG, "--regulated-stages %s: expected stage numbers from 1 separated by commas, "
                             "e.g. 1,2,3", s);

@@ -13,13 +13,20 @@
 /* ---------- activations that vectorize ---------- */
 
 /* e^x (x clamped to [-87, 88]): 2^n · e^r with x = n·ln 2 + r, |r| ≤ ln 2 / 2, e^r by Cephes'
- * polynomial; within 2 ulp of expf, branch-free so that `omp simd` loops vectorize it. */
+ * polynomial; within 2 ulp of expf. Branch-free (selects, a rounding by adding 1.5·2^23, whose low
+ * mantissa bits then hold n) so that `omp simd` loops vectorize it; CMakeLists.txt compiles this
+ * file with -fno-trapping-math, without which GCC keeps the selects as branches. */
+typedef union {
+    float f;
+    int32_t i;
+} rnn_bits;
+
 static inline float rnn_exp(float x) {
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    float t = x * 1.44269504088896341f;
-    int n = (int)(t + (t >= 0 ? 0.5f : -0.5f));
-    float fn = (float)n;
-    float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    rnn_bits m = {.f = x * 1.44269504088896341f + 12582912.0f};
+    float n = m.f - 12582912.0f;
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -27,10 +34,7 @@ static inline float rnn_exp(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } scale = {.i = (n + 127) << 23};
+    rnn_bits scale = {.i = (m.i - 0x4B400000 + 127) << 23};
     return p * scale.f;
 }
 
@@ -42,7 +46,8 @@ static inline float rnn_tanh(float x) { return 2.0f / (1.0f + rnn_exp(-2.0f * x)
 #define RNN_ARGS 12
 
 /* The operands of a kernel: each is `hidden` consecutive channels, from channel c0, of a blocked
- * tensor (one gate of a gates tensor, a state, a gradient). NULL buffers are absent operands. */
+ * tensor (one gate of a gates tensor, a state, a gradient). NULL buffers are absent operands: the
+ * kernel reads zeros from them and its writes to them go nowhere, so that it has no branches. */
 typedef struct lanes {
     int n, hidden;
     float *p[RNN_ARGS];
@@ -51,7 +56,7 @@ typedef struct lanes {
     bool write[RNN_ARGS];
 } lanes;
 
-/* A kernel computes `count` lanes: x[t] points at operand t's values for them (or is NULL). */
+/* A kernel computes `count` lanes: x[t] points at operand t's values for them. */
 typedef void (*lane_kernel)(float *const *x, int count, const void *ctx);
 
 static void lanes_add(lanes *L, plan *p, int tid, bool grad, int c0, bool write) {
@@ -74,12 +79,12 @@ static void lanes_run(const lanes *L, lane_kernel fn, const void *ctx) {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < k0.n; n++)
         for (int cb = 0; cb < nb; cb++) {
-            float buf[RNN_ARGS][64];
+            float buf[RNN_ARGS][64], zero[64] = {0}, sink[64];
             float *x[RNN_ARGS];
             int count = L->hidden - cb * B < B ? L->hidden - cb * B : B;
             for (int s = 0; s < k0.s; s++) {
                 for (int t = 0; t < L->n; t++) {
-                    x[t] = NULL;
+                    x[t] = L->write[t] ? sink : zero;
                     if (!L->p[t]) continue;
                     if (aligned) {
                         x[t] = L->p[t] + blk_at(L->k[t], n, L->c0[t] + cb * B, s);
@@ -114,11 +119,11 @@ static int input(plan *p, int nid, int slot) {
     node *n = &plan_graph(p)->nodes[nid];
     return slot < n->nin ? n->in[slot] : -1;
 }
-/* input slot's gradient tensor if it needs one, else -1; *acc: whether it accumulates */
-static int grad_of(plan *p, int nid, int slot, bool *acc) {
+/* input slot's gradient tensor if it needs one, else -1; *acc: 1 if it accumulates, else 0 */
+static int grad_of(plan *p, int nid, int slot, float *acc) {
     int t = input(p, nid, slot);
     if (t < 0 || !plan_needs_grad(p, t)) return -1;
-    *acc = plan_grad_accum(p, nid, slot);
+    *acc = plan_grad_accum(p, nid, slot) ? 1.0f : 0.0f;
     return t;
 }
 
@@ -161,25 +166,28 @@ static bool cell_inputs(graph *g, const char *what, int *in, const int *want_c, 
 
 /* ---------- LSTM: gates f, i, o, g (with c_prev) or i, o, g (zero state) ---------- */
 
+/* acc_*: 1 where the kernel adds to a gradient, 0 where it writes it (floats: see put()) */
 typedef struct lstm_ctx {
     bool has_prev;
-    bool acc_gates, acc_prev;
+    float acc_gates, acc_prev;
 } lstm_ctx;
 
 enum { L_F, L_I, L_O, L_G, L_CP, L_H, L_C };
 
-static void lstm_fwd_lanes(float *const *x, int count, const void *ctx) {
-    const lstm_ctx *c = ctx;
+/* The kernels take has_prev as a constant (one instance each way), so their loops have no branch. */
+static inline __attribute__((always_inline)) void lstm_fwd(float *const *x, int count, bool has_prev) {
     const float *af = x[L_F], *ai = x[L_I], *ao = x[L_O], *ag = x[L_G], *cp = x[L_CP];
     float *h = x[L_H], *cn = x[L_C];
 #pragma omp simd
     for (int i = 0; i < count; i++) {
         float cell = rnn_sigmoid(ai[i]) * rnn_tanh(ag[i]);
-        if (c->has_prev) cell += rnn_sigmoid(af[i]) * cp[i];
+        if (has_prev) cell += rnn_sigmoid(af[i]) * cp[i];
         h[i] = rnn_sigmoid(ao[i]) * rnn_tanh(cell);
-        if (cn) cn[i] = cell;
+        cn[i] = cell;
     }
 }
+static void lstm_fwd_prev(float *const *x, int count, const void *ctx) { lstm_fwd(x, count, true); }
+static void lstm_fwd_zero(float *const *x, int count, const void *ctx) { lstm_fwd(x, count, false); }
 
 static cnn_status lstm_compile(plan *p, int nid) { return keep_inputs(p, nid); }
 
@@ -193,45 +201,49 @@ static void lstm_gate_operands(lanes *L, plan *p, int nid, bool grad) {
 
 static void lstm_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
-    lstm_ctx c = {input(p, nid, 1) >= 0, false, false};
+    lstm_ctx c = {input(p, nid, 1) >= 0, 0, 0};
     lanes L = {.hidden = hidden_of(p, nid)};
     lstm_gate_operands(&L, p, nid, false);
     lanes_add(&L, p, input(p, nid, 1), false, 0, false);
     lanes_add(&L, p, n->out[0], false, 0, true);
     lanes_add(&L, p, n->nout > 1 ? n->out[1] : -1, false, 0, true);
-    lanes_run(&L, lstm_fwd_lanes, &c);
+    lanes_run(&L, c.has_prev ? lstm_fwd_prev : lstm_fwd_zero, NULL);
     for (int k = 0; k < n->nout; k++) zero_padding(p, n->out[k]);
 }
 
 enum { LB_DCP = L_CP + 1, LB_DH, LB_DC, LB_DF, LB_DI, LB_DO, LB_DG };
 
-static void lstm_bwd_lanes(float *const *x, int count, const void *ctx) {
-    const lstm_ctx *c = ctx;
+/* a gradient written (acc 0), or added to the one there (acc 1): the old value is loaded either way
+ * and selected, with no branch. The flag is a float: GCC 12 vectorizes no select on a flag it can
+ * trace back to a bool. */
+static inline float put(float old, float v, float acc) { return (acc > 0.0f ? old : 0.0f) + v; }
+
+static inline __attribute__((always_inline)) void lstm_bwd(float *const *x, int count, const lstm_ctx *c,
+                                                           bool has_prev) {
     const float *af = x[L_F], *ai = x[L_I], *ao = x[L_O], *ag = x[L_G], *cp = x[L_CP], *dh = x[LB_DH], *dc = x[LB_DC];
     float *df = x[LB_DF], *di = x[LB_DI], *dout = x[LB_DO], *dg = x[LB_DG], *dcp = x[LB_DCP];
+    float acc = c->acc_gates, acc_prev = c->acc_prev;
 #pragma omp simd
     for (int i = 0; i < count; i++) {
-        float f = c->has_prev ? rnn_sigmoid(af[i]) : 0.0f, gi = rnn_sigmoid(ai[i]), go = rnn_sigmoid(ao[i]);
-        float gg = rnn_tanh(ag[i]), prev = c->has_prev ? cp[i] : 0.0f;
-        float cell = f * prev + gi * gg, tc = rnn_tanh(cell);
-        float dcell = dh[i] * go * (1.0f - tc * tc) + (dc ? dc[i] : 0.0f);
-        if (di) {
-            float vi = dcell * gg * gi * (1.0f - gi), vo = dh[i] * tc * go * (1.0f - go), vg = dcell * gi * (1.0f - gg * gg);
-            di[i] = c->acc_gates ? di[i] + vi : vi;
-            dout[i] = c->acc_gates ? dout[i] + vo : vo;
-            dg[i] = c->acc_gates ? dg[i] + vg : vg;
-            if (c->has_prev) {
-                float vf = dcell * prev * f * (1.0f - f);
-                df[i] = c->acc_gates ? df[i] + vf : vf;
-            }
+        float f = has_prev ? rnn_sigmoid(af[i]) : 0.0f, prev = has_prev ? cp[i] : 0.0f;
+        float gi = rnn_sigmoid(ai[i]), go = rnn_sigmoid(ao[i]), gg = rnn_tanh(ag[i]);
+        float tc = rnn_tanh(f * prev + gi * gg);
+        float dcell = dh[i] * go * (1.0f - tc * tc) + dc[i];
+        di[i] = put(di[i], dcell * gg * gi * (1.0f - gi), acc);
+        dout[i] = put(dout[i], dh[i] * tc * go * (1.0f - go), acc);
+        dg[i] = put(dg[i], dcell * gi * (1.0f - gg * gg), acc);
+        if (has_prev) {
+            df[i] = put(df[i], dcell * prev * f * (1.0f - f), acc);
+            dcp[i] = put(dcp[i], dcell * f, acc_prev);
         }
-        if (dcp) dcp[i] = c->acc_prev ? dcp[i] + dcell * f : dcell * f;
     }
 }
+static void lstm_bwd_prev(float *const *x, int count, const void *ctx) { lstm_bwd(x, count, ctx, true); }
+static void lstm_bwd_zero(float *const *x, int count, const void *ctx) { lstm_bwd(x, count, ctx, false); }
 
 static void lstm_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
-    lstm_ctx c = {input(p, nid, 1) >= 0, false, false};
+    lstm_ctx c = {input(p, nid, 1) >= 0, 0, 0};
     int dgates = grad_of(p, nid, 0, &c.acc_gates), dprev = grad_of(p, nid, 1, &c.acc_prev);
     lanes L = {.hidden = hidden_of(p, nid)};
     lstm_gate_operands(&L, p, nid, false);
@@ -241,7 +253,7 @@ static void lstm_backward(plan *p, int nid) {
     lanes_add(&L, p, n->nout > 1 && plan_needs_grad(p, n->out[1]) ? n->out[1] : -1, true, 0, false);
     if (dgates >= 0) lstm_gate_operands(&L, p, nid, true);
     else L.n += 4;
-    lanes_run(&L, lstm_bwd_lanes, &c);
+    lanes_run(&L, c.has_prev ? lstm_bwd_prev : lstm_bwd_zero, &c);
     if (dgates >= 0 && !c.acc_gates) zero_outside(plan_grad(p, dgates), blk_of(p, dgates), 0, blk_of(p, dgates).c);
     if (dprev >= 0 && !c.acc_prev) zero_outside(plan_grad(p, dprev), blk_of(p, dprev), 0, L.hidden);
 }
@@ -265,7 +277,8 @@ int op_lstm_cell(graph *g, int gates, int c_prev, int *c_out) {
 /* ---------- GRU: reset (r ⊙ h_prev) and update ((1 − z) ⊙ h_prev + z ⊙ tanh(candidate)) ---------- */
 
 typedef struct gru_ctx {
-    bool has_prev, acc_a, acc_b, acc_prev;
+    bool has_prev;
+    float acc_a, acc_b, acc_prev;
 } gru_ctx;
 
 enum { R_A, R_HP, R_OUT, R_DOUT = 2, R_DA, R_DHP };
@@ -281,11 +294,12 @@ static void reset_bwd_lanes(float *const *x, int count, const void *ctx) {
     const gru_ctx *c = ctx;
     const float *ar = x[R_A], *hp = x[R_HP], *dout = x[R_DOUT];
     float *da = x[R_DA], *dhp = x[R_DHP];
+    float acc_a = c->acc_a, acc_prev = c->acc_prev;
 #pragma omp simd
     for (int i = 0; i < count; i++) {
         float r = rnn_sigmoid(ar[i]);
-        if (da) da[i] = (c->acc_a ? da[i] : 0.0f) + dout[i] * hp[i] * r * (1.0f - r);
-        if (dhp) dhp[i] = (c->acc_prev ? dhp[i] : 0.0f) + dout[i] * r;
+        da[i] = put(da[i], dout[i] * hp[i] * r * (1.0f - r), acc_a);
+        dhp[i] = put(dhp[i], dout[i] * r, acc_prev);
     }
 }
 
@@ -301,7 +315,7 @@ static void reset_forward(plan *p, int nid) {
 
 static void reset_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
-    gru_ctx c = {true, false, false, false};
+    gru_ctx c = {true, 0, 0, 0};
     int da = grad_of(p, nid, 0, &c.acc_a), dhp = grad_of(p, nid, 1, &c.acc_prev);
     lanes L = {.hidden = hidden_of(p, nid)};
     lanes_add(&L, p, n->in[0], false, 0, false);
@@ -316,48 +330,52 @@ static void reset_backward(plan *p, int nid) {
 
 enum { U_Z, U_N, U_HP, U_OUT, U_DOUT = 3, U_DZ, U_DN, U_DHP };
 
-static void update_fwd_lanes(float *const *x, int count, const void *ctx) {
-    const gru_ctx *c = ctx;
+static inline __attribute__((always_inline)) void update_fwd(float *const *x, int count, bool has_prev) {
     const float *az = x[U_Z], *an = x[U_N], *hp = x[U_HP];
     float *out = x[U_OUT];
 #pragma omp simd
     for (int i = 0; i < count; i++) {
         float z = rnn_sigmoid(az[i]), cand = rnn_tanh(an[i]);
-        out[i] = c->has_prev ? (1.0f - z) * hp[i] + z * cand : z * cand;
+        out[i] = has_prev ? (1.0f - z) * hp[i] + z * cand : z * cand;
     }
 }
+static void update_fwd_prev(float *const *x, int count, const void *ctx) { update_fwd(x, count, true); }
+static void update_fwd_zero(float *const *x, int count, const void *ctx) { update_fwd(x, count, false); }
 
-static void update_bwd_lanes(float *const *x, int count, const void *ctx) {
-    const gru_ctx *c = ctx;
+static inline __attribute__((always_inline)) void update_bwd(float *const *x, int count, const gru_ctx *c,
+                                                             bool has_prev) {
     const float *az = x[U_Z], *an = x[U_N], *hp = x[U_HP], *dout = x[U_DOUT];
     float *dz = x[U_DZ], *dn = x[U_DN], *dhp = x[U_DHP];
+    float acc_z = c->acc_a, acc_n = c->acc_b, acc_prev = c->acc_prev;
 #pragma omp simd
     for (int i = 0; i < count; i++) {
-        float z = rnn_sigmoid(az[i]), cand = rnn_tanh(an[i]), prev = c->has_prev ? hp[i] : 0.0f;
-        if (dz) dz[i] = (c->acc_a ? dz[i] : 0.0f) + dout[i] * (cand - prev) * z * (1.0f - z);
-        if (dn) dn[i] = (c->acc_b ? dn[i] : 0.0f) + dout[i] * z * (1.0f - cand * cand);
-        if (dhp) dhp[i] = (c->acc_prev ? dhp[i] : 0.0f) + dout[i] * (1.0f - z);
+        float z = rnn_sigmoid(az[i]), cand = rnn_tanh(an[i]), prev = has_prev ? hp[i] : 0.0f;
+        dz[i] = put(dz[i], dout[i] * (cand - prev) * z * (1.0f - z), acc_z);
+        dn[i] = put(dn[i], dout[i] * z * (1.0f - cand * cand), acc_n);
+        if (has_prev) dhp[i] = put(dhp[i], dout[i] * (1.0f - z), acc_prev);
     }
 }
+static void update_bwd_prev(float *const *x, int count, const void *ctx) { update_bwd(x, count, ctx, true); }
+static void update_bwd_zero(float *const *x, int count, const void *ctx) { update_bwd(x, count, ctx, false); }
 
 /* z is the last `hidden` channels of the gates tensor: rows r, z with h_prev, z alone without */
 static int z_channel(plan *p, int nid) { return input(p, nid, 2) >= 0 ? hidden_of(p, nid) : 0; }
 
 static void update_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
-    gru_ctx c = {input(p, nid, 2) >= 0, false, false, false};
+    gru_ctx c = {input(p, nid, 2) >= 0, 0, 0, 0};
     lanes L = {.hidden = hidden_of(p, nid)};
     lanes_add(&L, p, n->in[0], false, z_channel(p, nid), false);
     lanes_add(&L, p, n->in[1], false, 0, false);
     lanes_add(&L, p, input(p, nid, 2), false, 0, false);
     lanes_add(&L, p, n->out[0], false, 0, true);
-    lanes_run(&L, update_fwd_lanes, &c);
+    lanes_run(&L, c.has_prev ? update_fwd_prev : update_fwd_zero, NULL);
     zero_padding(p, n->out[0]);
 }
 
 static void update_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
-    gru_ctx c = {input(p, nid, 2) >= 0, false, false, false};
+    gru_ctx c = {input(p, nid, 2) >= 0, 0, 0, 0};
     int dz = grad_of(p, nid, 0, &c.acc_a), dn = grad_of(p, nid, 1, &c.acc_b), dhp = grad_of(p, nid, 2, &c.acc_prev);
     int zc = z_channel(p, nid), h = hidden_of(p, nid);
     lanes L = {.hidden = h};
@@ -368,7 +386,7 @@ static void update_backward(plan *p, int nid) {
     lanes_add(&L, p, dz, true, zc, true);
     lanes_add(&L, p, dn, true, 0, true);
     lanes_add(&L, p, dhp, true, 0, true);
-    lanes_run(&L, update_bwd_lanes, &c);
+    lanes_run(&L, c.has_prev ? update_bwd_prev : update_bwd_zero, &c);
     if (dz >= 0 && !c.acc_a) zero_outside(plan_grad(p, dz), blk_of(p, dz), zc, zc + h);
     if (dn >= 0 && !c.acc_b) zero_outside(plan_grad(p, dn), blk_of(p, dn), 0, h);
     if (dhp >= 0 && !c.acc_prev) zero_outside(plan_grad(p, dhp), blk_of(p, dhp), 0, h);

@@ -3,7 +3,8 @@
  * tests/test_checkpoint_roundtrip.py to compare. Not a test by itself.
  *
  *   parity_run DIR [--out FILE] [--save-ckpt FILE] [--masks FILE]
- *       model settings from the metadata of DIR/batch.safetensors, weights from DIR/weights.safetensors
+ *       model settings from the metadata of DIR/batch.safetensors (regnets: "regulator" and
+ *       "regulated_stages" too, when present), weights from DIR/weights.safetensors
  *       (strict), results to FILE (default DIR/out.safetensors): logits, loss, grad.<param>,
  *       stats.<buffer>, sgd_losses, final.<param>, eval_logits (evaluation plan) and
  *       eval_logits.train_plan (evaluation pass of the training plan); --save-ckpt saves the model after
@@ -205,6 +206,9 @@ static cnn_status read_settings(const batch *b, settings *s) {
     double sd = 0;
     if (st_meta(&b->f, "stochastic_depth")) CNN_TRY(meta_number(&b->f, "stochastic_depth", &sd));
     s->model.stochastic_depth = (float)sd;
+    const char *reg = st_meta(&b->f, "regulator"), *stages = st_meta(&b->f, "regulated_stages");
+    if (reg) CNN_TRY(model_parse_regulator(reg, &s->model.regulator));
+    if (stages) CNN_TRY(model_parse_stages(stages, &s->model.regulated_stages));
     s->steps = (int)steps;
     optim_defaults(&s->sgd, OPT_SGD);
     s->sgd.lr = (float)lr;
