@@ -1,8 +1,9 @@
 """test_regnet_cli.py — the RegNet models (Xu et al. 2021) from the command line: parameter counts of
 `cnn summary` against the PyTorch reference of tools/torch_models.py (and, without the regulator, against
 torchvision's published ResNet-18/50 counts), the regulator's extra
-multiply-accumulates against a hand count, --regulator/--regulated-stages misuse, and the help texts
-that tell this RegNet from Facebook's RegNetX/Y.
+multiply-accumulates against a hand count, --regulator/--regulated-stages misuse, the help texts
+that tell this RegNet from Facebook's RegNetX/Y, and a short training run whose checkpoint records the
+regulator, which a resumed run and cnn eval keep (a resumed run refuses another one).
 
 Hand count of the regulator's multiply-accumulates per image, for a stage of width w (input channels =
 hidden channels = w, 3×3 kernels) at r×r with three blocks, the state zero before the first:
@@ -12,9 +13,13 @@ hidden channels = w, 3×3 kernels) at r×r with three blocks, the state zero bef
             later steps: gates 2w and candidate w over [x; h] and [x; r·h]   3w · 2w · 9   (two)
   each block's conv_fuse 1×1, 2w → w                    2w · w        (three)
 all times r². A cell that convolved the zero state too would cost more: the count checks that it does not."""
+import json
+import os
 import re
+import tempfile
 
-from cnntest import check, cnn, report  # first: puts tools/ on the path
+from cnntest import check, cnn, report, write_mnist_like  # first: puts tools/ on the path
+import safetensors_io  # noqa: E402
 import torch_models  # noqa: E402
 
 
@@ -86,7 +91,35 @@ def names():
     check(len(lines) == 7 and all("not RegNetX/Y" in l for l in lines), f"cnn models: {lines}")
 
 
+def train_resume():
+    """regnet20 with ConvGRU on stages 2 and 3, 8×8 images (an epoch of 4 steps): the checkpoint's model
+    metadata and stored configuration name the regulator; --resume keeps it, refuses another."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data, run = os.path.join(tmp, "data"), os.path.join(tmp, "run")
+        write_mnist_like(data, train=64, test=32, size=8)
+        base = ["--data", data, "--batch-size", "16", "--threads", "2", "--quiet"]
+        rc, out, err = cnn("train", "--model", "regnet20", "--regulator", "convgru", "--regulated-stages", "2,3",
+                           "--epochs", "1", "--out", run, *base)
+        if not check(rc == 0, f"train regnet20 convgru: exit {rc}\n{out}\n{err}"):
+            return
+        _, meta = safetensors_io.load(os.path.join(run, "last.safetensors"))
+        meta = json.loads(meta["cnn"])
+        model, config = meta["model"], meta["train"]["config"]
+        check(model.get("regulator") == "convgru" and model.get("regulated_stages") == [2, 3],
+              f"checkpoint metadata model: {model}")
+        check(config.get("regulator") == "convgru" and config.get("regulated_stages") == [2, 3],
+              f"stored configuration: regulator {config.get('regulator')}, stages {config.get('regulated_stages')}")
+        rc, _, err = cnn("train", "--resume", run, "--epochs", "2", "--regulator", "convlstm")
+        check(rc == 2 and "--regulator convlstm" in err and "convgru" in err, f"resume with another regulator: exit "
+                                                                              f"{rc}, {err.strip()!r}")
+        rc, out, err = cnn("train", "--resume", run, "--epochs", "2", "--regulated-stages", "2,3", "--quiet")
+        check(rc == 0, f"resume --epochs 2: exit {rc}\n{out}\n{err}")
+        rc, out, err = cnn("eval", "--checkpoint", os.path.join(run, "last.safetensors"), "--data", data)
+        check(rc == 0 and "top1" in out, f"eval of the resumed run: exit {rc}\n{out}\n{err}")
+
+
 counts()
 misuse()
 names()
+train_resume()
 report("test_regnet_cli")
