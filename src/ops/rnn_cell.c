@@ -68,21 +68,27 @@ static void lanes_add(lanes *L, plan *p, int tid, bool grad, int c0, bool write)
 }
 
 /* Where every operand's channels start on a block boundary (hidden a multiple of the block: the
- * networks' case), the lanes of a block are contiguous in all of them and the kernel reads them in
- * place; otherwise they are gathered into, and written back from, a small buffer. */
+ * networks' case), a block's lanes at consecutive positions are consecutive in every operand: the
+ * kernel reads them in place, up to RNN_CHUNK lanes a call (a long loop to vectorize, little
+ * per-call work). Otherwise the `count` lanes of one position are gathered into, and written back
+ * from, a small buffer. */
+enum { RNN_CHUNK = 512 };
+
 static void lanes_run(const lanes *L, lane_kernel fn, const void *ctx) {
     int B = be_block(), nb = (L->hidden + B - 1) / B, first = 0;
     bool aligned = L->hidden % B == 0;
     while (!L->p[first]) first++;
     for (int t = 0; t < L->n; t++) aligned = aligned && (!L->p[t] || L->c0[t] % B == 0);
     blk k0 = L->k[first];
+    int per = aligned ? RNN_CHUNK / B : 1; /* positions a call takes */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < k0.n; n++)
         for (int cb = 0; cb < nb; cb++) {
-            float buf[RNN_ARGS][64], zero[64] = {0}, sink[64];
+            float buf[RNN_ARGS][64], zero[RNN_CHUNK] = {0}, sink[RNN_CHUNK];
             float *x[RNN_ARGS];
             int count = L->hidden - cb * B < B ? L->hidden - cb * B : B;
-            for (int s = 0; s < k0.s; s++) {
+            for (int s = 0; s < k0.s; s += per) {
+                int len = aligned ? (k0.s - s < per ? k0.s - s : per) * B : count;
                 for (int t = 0; t < L->n; t++) {
                     x[t] = L->write[t] ? sink : zero;
                     if (!L->p[t]) continue;
@@ -93,7 +99,7 @@ static void lanes_run(const lanes *L, lane_kernel fn, const void *ctx) {
                     x[t] = buf[t];
                     for (int i = 0; i < count; i++) buf[t][i] = L->p[t][blk_at(L->k[t], n, L->c0[t] + cb * B + i, s)];
                 }
-                fn(x, count, ctx);
+                fn(x, len, ctx);
                 if (aligned) continue;
                 for (int t = 0; t < L->n; t++)
                     if (L->p[t] && L->write[t])
