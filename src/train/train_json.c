@@ -22,8 +22,8 @@ typedef struct field {
 #define F_LATER(key, type, member) {key, type, offsetof(train_cfg, member), true}
 static const field fields[] = {
     F("model", F_STR, model.name), F("bn", F_BOOL, model.bn), F("dropout", F_FLOAT, model.dropout),
-    F("stochastic_depth", F_FLOAT, model.stochastic_depth), F("regulator", F_REGULATOR, model.regulator),
-    F("regulated_stages", F_STAGES, model.regulated_stages),
+    F("stochastic_depth", F_FLOAT, model.stochastic_depth), F_LATER("regulator", F_REGULATOR, model.regulator),
+    F_LATER("regulated_stages", F_STAGES, model.regulated_stages),
     F("dataset", F_STR, dataset), F("data_dir", F_STR, data_dir), F("epochs", F_INT, epochs),
     F("batch_size", F_INT, batch), F("eval_batch_size", F_INT, eval_batch), F("threads", F_INT, threads),
     F("optimizer", F_OPTIM, opt.kind), F("lr", F_FLOAT, opt.lr), F("momentum", F_FLOAT, opt.momentum),
