@@ -8,7 +8,8 @@ and writes its evaluation logits. The torchvision models (resnet18, vgg11_bn) lo
 class, torchvision.models.X(num_classes=10). The googlenet case is torchvision's own GoogLeNet with its
 auxiliary heads, trained by cnn.c with torchvision's dropout (0.2, and 0.7 in the heads): in evaluation
 PyTorch drops the heads, turns dropout off and uses the running statistics, and so must cnn.c. Checked:
-  - the metadata describes the model (name, input, classes, bn, dropout settings);
+  - the metadata describes the model (name, input, classes, bn, dropout settings; a regnet's regulator
+    and regulated stages);
   - the parameters and buffers equal, bit for bit, the values parity_run reports for the model in memory;
   - every trainable parameter has its optimizer.<name>.momentum_buffer of the same shape, nothing else;
   - PyTorch loads it strictly and its eval logits match cnn.c's: max|a-b| / max|b| <= 1e-4;
@@ -42,6 +43,8 @@ CASES = [  # (label, model, c×h×w, bn, batch, SGD steps, lr, dropout settings)
     ("vgg11_bn 3x64x64", "vgg11_bn", (3, 64, 64), False, 2, 1, 0.01, {}),
     # torchvision.models.GoogLeNet(num_classes=10, aux_logits=True, transform_input=False) (torch_models.googlenet)
     ("googlenet 3x64x64", "googlenet", (3, 64, 64), False, 2, 1, 0.01, {"dropout": 0.2, "dropout_aux": 0.7}),
+    ("regnet20 convgru 2,3", "regnet20", (3, 32, 32), False, 8, 3, 0.1,
+     {"regulator": "convgru", "regulated_stages": (2, 3)}),
 ]
 CLASSES = 10
 TOL_TORCH, TOL_RELOAD = 1e-4, 1e-6
@@ -71,10 +74,14 @@ def check_case(label, model, shape, bn, batch, steps, lr, settings, workdir):
 
     info = json.loads(meta.get("cnn", "{}")).get("model", {})
     want = {"name": model, "input": [c, h, w], "classes": CLASSES, "bn": bn}
+    if "regulator" in settings:
+        want.update(regulator=settings["regulator"], regulated_stages=list(settings["regulated_stages"]))
     for k, v in want.items():
         if info.get(k) != v:
             fails.append(f"metadata model.{k} = {info.get(k)!r}, expected {v!r}")
     for k, v in settings.items():
+        if k in ("regulator", "regulated_stages"):
+            continue
         if not abs(info.get(k, -1) - v) < 1e-6:
             fails.append(f"metadata model.{k} = {info.get(k)!r}, expected {v!r}")
 

@@ -70,10 +70,11 @@ dnnl_status_t dnnl_primitive_execute(const_dnnl_primitive_t prim, dnnl_stream_t 
     return s;
 }
 
-static void check_model(const char *name) {
+static void check_model(const char *name, model_regulator regulator) {
     model_cfg m;
     model_defaults(&m);
     m.name = name;
+    m.regulator = regulator;
     m.bn = true;
     graph *g;
     CHECK_OK(model_build(&m, &g));
@@ -108,7 +109,9 @@ static void check_model(const char *name) {
 
 int main(void) {
     install_counting();
-    check_model("convnet");
-    check_model("resnet20");
+    check_model("convnet", REGULATOR_DEFAULT);
+    check_model("resnet20", REGULATOR_DEFAULT);
+    check_model("regnet20", REGULATOR_CONVLSTM); /* parameter windows, shared weights, fused cell ops */
+    check_model("regnet20", REGULATOR_CONVGRU);
     return test_report("test_no_malloc");
 }

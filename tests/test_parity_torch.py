@@ -63,6 +63,15 @@ CASES = [
     case("resnet20 3x32x32", "resnet20", (3, 32, 32)),
     case("residual8 3x32x32", "residual8", (3, 32, 32)),
     case("plain8 3x32x32", "plain8", (3, 32, 32)),
+    # The regnets always have a few pre-activations at a kink (their gates and fusions add ReLUs): PyTorch
+    # replays cnn.c's decisions from the start, which saves a PyTorch run; the verdict is the same rule.
+    case("regnet20 convlstm 3x32x32", "regnet20", (3, 32, 32), regulator="convlstm", replay_kinks=True),
+    case("regnet20 convgru 3x32x32", "regnet20", (3, 32, 32), regulator="convgru", replay_kinks=True),
+    # 51 M parameters: a smaller batch and one SGD step keep it affordable; 32×32 keeps layer4 at 4×4. Residual
+    # branches scaled (tools/parity.py scale_residual_branches): unscaled, PyTorch's own float32 is 0.7-1.4e-4
+    # from float64 on these logits, at 0.3 within 3e-6.
+    case("regnet50 convlstm 3x32x32", "regnet50", (3, 32, 32), regulator="convlstm", batch=4, steps=1,
+         branch_gamma=0.3, replay_kinks=True),
 ]
 BATCH, CLASSES, STEPS = 8, 10, 3
 
@@ -172,17 +181,19 @@ def flip_verdict(flips, steps):
 
 
 def run_case(label, model, shape, seed, workdir, bn=False, batch=BATCH, steps=STEPS, dropout=0.0, dropout_aux=0.0,
-             stochastic_depth=0.0, lr=0.1, replay_kinks=False, branch_gamma=1.0):
+             stochastic_depth=0.0, lr=0.1, replay_kinks=False, branch_gamma=1.0, regulator=None, regulated_stages=None):
     """(verdict, lines to print, seconds in torch, seconds in cnn.c). With dropout or stochastic depth, PyTorch
     replays cnn.c's random draws in the training passes (parity_run --masks records them). replay_kinks: replay
     cnn.c's ReLU and max-pool decisions from the start (deep networks at batch 2 nearly always have a few at the
     kink; this saves the first PyTorch run) instead of only after a failure; the verdict is the same rule.
-    branch_gamma: parity.scale_residual_branches (deep residual networks)."""
+    branch_gamma: parity.scale_residual_branches (deep residual networks). regulator, regulated_stages: a
+    regnet's."""
     c, h, w = shape
-    d = os.path.join(workdir, label.replace(" ", "_"))
+    d = os.path.join(workdir, label.replace(" ", "_").replace(",", "_"))
     t0 = time.time()
     settings = dict(classes=CLASSES, batch=batch, bn=bn, dropout=dropout, dropout_aux=dropout_aux, steps=steps,
-                    seed=seed, lr=lr, stochastic_depth=stochastic_depth, branch_gamma=branch_gamma)
+                    seed=seed, lr=lr, stochastic_depth=stochastic_depth, branch_gamma=branch_gamma,
+                    regulator=regulator, regulated_stages=regulated_stages)
     draws = dropout > 0 or dropout_aux > 0 or stochastic_depth > 0
     kinds = (("dropout", "drop_path") if draws else ()) + (parity.KINKS if replay_kinks else ())
     ref = parity.generate(d, model, c, h, w, inputs_only=bool(kinds), **settings)

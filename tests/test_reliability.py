@@ -191,6 +191,10 @@ def checkpoint_cases(tmp):
             dict(META, data={"class_names": ["a", "b", "c"]})))]),
         ("checkpoint: unknown model", ev + [ckpt(tmp, "meta5.safetensors", with_meta(
             {"model": {"name": "alexnet", "input": [3, 32, 32]}}))]),
+        ("checkpoint: regulator \"lstm\"", ev + [ckpt(tmp, "meta6.safetensors", with_meta(
+            {"model": {"name": "regnet20", "input": [3, 32, 32], "regulator": "lstm"}}))]),
+        ("checkpoint: regulated stage 4 of a 3-stage regnet", ev + [ckpt(tmp, "meta7.safetensors", with_meta(
+            {"model": {"name": "regnet20", "input": [3, 32, 32], "regulator": "convgru", "regulated_stages": [1, 4]}}))]),
         ("checkpoint: weights missing", ev + [ckpt(tmp, "weights.safetensors", with_meta(META))]),
     ]
 
@@ -209,6 +213,7 @@ def cli_cases():
         ("command line: stray argument", ["eval", "model.safetensors"]),
         ("command line: malformed shape", ["summary", "--input", "3x32x32x3"]),
         ("command line: unknown model", ["summary", "--model", "alexnet"]),
+        ("command line: a regulator for a model without one", ["summary", "--model", "resnet20", "--regulator", "convgru"]),
         ("command line: required option missing", ["eval"]),
         ("command line: inconsistent options", ["train", "--schedule", "multistep"]),
         ("command line: option of another schedule", ["train", "--schedule", "cosine", "--milestones", "30"]),

@@ -1,6 +1,7 @@
 /* cli.c — what the cnn subcommands share: --help, the usage line on misuse, and the mapping from
  * failures to exit statuses (see cli.h). */
 #include "cli.h"
+#include "core/error.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -41,4 +42,10 @@ int cli_fail(const cli_command *cmd, cnn_status st) {
     fprintf(stderr, "cnn %s: %s\n", cmd->name, cnn_last_error());
     if (st == CNN_ERR_ARG) usage_line(cmd);
     return cli_status(st);
+}
+
+cnn_status cli_regulator(const char *regulator, const char *stages, model_cfg *m) {
+    if (regulator) CNN_TRY(model_parse_regulator(regulator, &m->regulator));
+    if (stages) CNN_TRY(model_parse_stages(stages, &m->regulated_stages));
+    return CNN_OK;
 }

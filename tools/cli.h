@@ -68,6 +68,15 @@ int cmd_bench_options(int argc, char **argv, bench_args *out, bool *done);
     "stochastic depth: residual branches drop with a probability rising linearly with depth to P " \
     "(efficientnet_b0: torchvision's stochastic_depth_prob; 0: off; -1: the model's default, 0.2 "  \
     "for efficientnet_b0, else 0)"
+/* --regulator and --regulated-stages (regnets) in the commands that build a model: each option's
+ * fields (a table entry is {CLI_OPT_REGULATOR(target)}), and their values, parsed, into m. */
+#define CLI_OPT_REGULATOR(target)                                                                          \
+    "regulator", OPT_CHOICE, &(target), NULL,                                                              \
+        "regnet: the ConvRNN regulating its stages (Xu et al.'s RegNet, not RegNetX/Y; default convlstm)", 0, 0, \
+        "convlstm|convgru|none"
+#define CLI_OPT_REGULATED_STAGES(target) \
+    "regulated-stages", OPT_STRING, &(target), "S1,S2", "regnet: the stages with the regulator (default: all)"
+cnn_status cli_regulator(const char *regulator, const char *stages, model_cfg *m);
 
 /* Parse options; on --help (anywhere before "--") print the help and return 0 with *done set; on
  * misuse print the message and the usage line and return EXIT_USAGE. */

@@ -215,12 +215,15 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
     model_defaults(&a->model);
     a->model.name = "resnet20";
     int input[3] = {0, 0, 0};
+    const char *reg = NULL, *stages = NULL;
     cli_opt o[] = {
         {"model", OPT_STRING, &a->model.name, "NAME", "network (cnn models lists them)"},
         {"input", OPT_SHAPE, input, "CxHxW", "input shape (default: the model's)"},
         {"classes", OPT_INT, &a->model.classes, "N", "classes (default: the model's)", 2, 1000000},
         {"bn", OPT_FLAG, &a->model.bn, NULL, "convnet: batch norm after each convolution"},
         {"stochastic-depth", OPT_FLOAT, &a->model.stochastic_depth, "P", CLI_STOCHASTIC_DEPTH_HELP, -1, 0.95},
+        {CLI_OPT_REGULATOR(reg)},
+        {CLI_OPT_REGULATED_STAGES(stages)},
         {"batch-size", OPT_INT, &a->batch, "N", "images per step", 1, 65536},
         {"steps", OPT_INT, &a->steps, "N", "timed steps", 1, 1000000},
         {"warmup", OPT_INT, &a->warmup, "N", "untimed steps first", 0, 1000000},
@@ -243,6 +246,8 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
     int rc = cli_run_parse(&bench_command, argc, argv, o, n, pos, 0, &npos, done);
     if (rc || *done) return rc;
     if (be_precision_check(a->precision)) return cli_fail(&bench_command, CNN_ERR_ARG);
+    cnn_status st = cli_regulator(reg, stages, &a->model);
+    if (st) return cli_fail(&bench_command, st);
     a->model.in_c = input[0];
     a->model.in_h = input[1];
     a->model.in_w = input[2];

@@ -6,7 +6,8 @@ For one model it writes, into a directory:
                        not left at 1/0)
   batch.safetensors    "input" (batch×c×h×w float32) and "labels" (int64), with the run's settings as
                        metadata (model, bn, dropout, dropout_aux, stochastic_depth, classes, steps, lr,
-                       momentum, weight_decay) that tests/progs/parity_run.c reads
+                       momentum, weight_decay; a regnet's regulator and regulated_stages) that
+                       tests/progs/parity_run.c reads
   ref.safetensors      what PyTorch computes, in this order:
       logits             training-mode forward of the loaded weights (the main output)
       loss               the training loss: cross-entropy of those logits, plus 0.3 × that of each
@@ -232,7 +233,8 @@ def f32(t):
 
 def generate(out, model_name, in_c, h, w, classes=10, batch=8, bn=False, dropout=0.0, steps=3, lr=0.1,
              momentum=0.9, weight_decay=5e-4, seed=0, perturb=True, dtype=torch.float32, replay=None,
-             stochastic_depth=0.0, inputs_only=False, branch_gamma=1.0, dropout_aux=0.0):
+             stochastic_depth=0.0, inputs_only=False, branch_gamma=1.0, dropout_aux=0.0, regulator=None,
+             regulated_stages=None):
     """Write weights/batch/ref safetensors into `out` and return the reference dict. dtype=torch.float64
     computes the reference in double precision from the same float32 weights and batch (to tell, when
     cnn.c and PyTorch's float32 differ, which of the two is off). replay: {kind: a list per training pass of
@@ -241,12 +243,18 @@ def generate(out, model_name, in_c, h, w, classes=10, batch=8, bn=False, dropout
     or max-pool decisions, where they differ from PyTorch's own is in ref["kink_flips"]; with drop-path
     decisions, ref["drop_path"] = (samples dropped, kept) over all blocks and passes (none of them saved). Dropout (dropout_aux: GoogLeNet's auxiliary heads') and stochastic depth draw at
     random in training, so a comparison with cnn.c must replay cnn.c's draws: inputs_only writes weights and
-    batch and returns None. branch_gamma: see scale_residual_branches."""
+    batch and returns None. branch_gamma: see scale_residual_branches. regulator, regulated_stages: a regnet's
+    (default: its own)."""
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
+    regnet = {}
+    if regulator is not None:
+        regnet["regulator"] = regulator
+    if regulated_stages is not None:
+        regnet["regulated_stages"] = tuple(regulated_stages)
     model = torch_models.build(model_name, in_c, h, w, classes, bn=bn, dropout=dropout,
-                               stochastic_depth=stochastic_depth, dropout_aux=dropout_aux)
+                               stochastic_depth=stochastic_depth, dropout_aux=dropout_aux, **regnet)
     if perturb:
         perturb_batchnorm(model, gen)
         perturb_zero_biases(model, gen)
@@ -258,6 +266,10 @@ def generate(out, model_name, in_c, h, w, classes=10, batch=8, bn=False, dropout
     meta = {"model": model_name, "bn": str(int(bn)), "dropout": repr(float(dropout)), "classes": str(classes),
             "steps": str(steps), "lr": repr(lr), "momentum": repr(momentum), "weight_decay": repr(weight_decay),
             "stochastic_depth": repr(float(stochastic_depth)), "dropout_aux": repr(float(dropout_aux))}
+    if regulator is not None:
+        meta["regulator"] = regulator
+    if regulated_stages is not None:
+        meta["regulated_stages"] = ",".join(str(s) for s in regulated_stages)
     safetensors_io.save(os.path.join(out, "batch.safetensors"), {"input": x, "labels": y}, meta)
     if inputs_only:
         return None
@@ -347,6 +359,9 @@ def main(argv=None):
     ap.add_argument("--stochastic-depth", type=float, default=0.0,
                     help="residual branches' drop probability, rising with depth to this (efficientnet_b0: torchvision's)")
     ap.add_argument("--dropout-aux", type=float, default=0.0, help="googlenet: dropout of the auxiliary heads")
+    ap.add_argument("--regulator", choices=("convlstm", "convgru", "none"), help="regnets: the ConvRNN regulator")
+    ap.add_argument("--regulated-stages", help="regnets: stages with the regulator, e.g. 1,2 (default all)")
+    ap.add_argument("--branch-gamma", type=float, default=1.0, help="scale each residual branch's last BN by this")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--momentum", type=float, default=0.9)
@@ -359,7 +374,9 @@ def main(argv=None):
     c, h, w = a.input
     ref = generate(a.out, a.model, c, h, w, a.classes, a.batch, a.bn, a.dropout, a.steps, a.lr, a.momentum,
                    a.weight_decay, a.seed, not a.no_perturb, torch.float64 if a.float64 else torch.float32,
-                   stochastic_depth=a.stochastic_depth, dropout_aux=a.dropout_aux)
+                   stochastic_depth=a.stochastic_depth, dropout_aux=a.dropout_aux, branch_gamma=a.branch_gamma,
+                   regulator=a.regulator,
+                   regulated_stages=[int(v) for v in a.regulated_stages.split(",")] if a.regulated_stages else None)
     print(f"{a.model}: loss {ref['loss'].item():.6f}, SGD losses {[round(v, 6) for v in ref['sgd_losses'].tolist()]}, "
           f"wrote {a.out}/{{weights,batch,ref}}.safetensors")
 

@@ -17,7 +17,10 @@ efficientnet_b0) are torchvision's constructors and initialization, adapted to t
 squeeze-and-excitation, highway, stochastic depth, Ghost-ResNet) are defined here, and so is GhostNet as timm's
 ghostnet_100 (timm is not a Debian package). The ReLUs defined here are nn.ReLU modules called once per use and
 never in place; the parity tests replay ReLU decisions through torch.nn.functional.relu, which nn.ReLU calls
-and torchvision's GoogLeNet calls directly.
+and torchvision's GoogLeNet calls directly. The RegNets of Xu et al. (ConvLSTM/ConvGRU regulators) are defined
+here too:
+
+    model = torch_models.build("regnet20", 3, 32, 32, 10, regulator="convgru", regulated_stages=(1, 2))
 """
 import math
 
@@ -540,11 +543,196 @@ class GhostBasicBlock(nn.Module):
 DEFAULT_STOCHASTIC_DEPTH = {"efficientnet_b0": 0.2}  # cnn.c's model defaults (src/models/*.c); 0 elsewhere
 
 
-def build(name, in_c, h, w, classes, bn=False, dropout=0.0, stochastic_depth=None, dropout_aux=None):
+class ConvLSTMCell(nn.Module):
+    """ConvLSTM (src/nn/convrnn.h): gates from one convolution over concat(x, h_prev), rows f, i, o, g;
+    c = σ(f)·c_prev + σ(i)·tanh(g), h = σ(o)·tanh(c). A None state is zero, computed as written (full
+    convolution over zeros): the reference for cnn.c's first step, which skips what is zero."""
+
+    def __init__(self, in_c, hidden, k=3):
+        super().__init__()
+        self.in_c, self.hidden = in_c, hidden
+        self.conv = nn.Conv2d(in_c + hidden, 4 * hidden, k, padding=k // 2)
+
+    def forward(self, x, state=None):
+        h, c = state if state is not None else (zero_state(x, self.hidden),) * 2
+        check_state("ConvLSTM", x, h, self.in_c, self.hidden)
+        f, i, o, g = torch.split(self.conv(torch.cat([x, h], 1)), self.hidden, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, (h, c)
+
+
+class ConvGRUCell(nn.Module):
+    """ConvGRU (Ballas et al. 2016; src/nn/convrnn.h): [r; z] = σ(conv_gates([x, h_prev])),
+    n = tanh(conv_cand([x, r·h_prev])), h = (1 − z)·h_prev + z·n. A None state is zero."""
+
+    def __init__(self, in_c, hidden, k=3):
+        super().__init__()
+        self.in_c, self.hidden = in_c, hidden
+        self.conv_gates = nn.Conv2d(in_c + hidden, 2 * hidden, k, padding=k // 2)
+        self.conv_cand = nn.Conv2d(in_c + hidden, hidden, k, padding=k // 2)
+
+    def forward(self, x, state=None):
+        h = state if state is not None else zero_state(x, self.hidden)
+        check_state("ConvGRU", x, h, self.in_c, self.hidden)
+        r, z = torch.split(torch.sigmoid(self.conv_gates(torch.cat([x, h], 1))), self.hidden, 1)
+        n = torch.tanh(self.conv_cand(torch.cat([x, r * h], 1)))
+        h = (1 - z) * h + z * n
+        return h, h
+
+
+def zero_state(x, hidden):
+    return x.new_zeros(x.shape[0], hidden, x.shape[2], x.shape[3])
+
+
+def check_state(cell, x, h, in_c, hidden):
+    """The seed's "gestion des erreurs": an input that does not fit the cell or its state is an error."""
+    if x.shape[1] != in_c or h.shape[1] != hidden or x.shape[2:] != h.shape[2:]:
+        raise ValueError(f"{cell}: input {'x'.join(map(str, x.shape[1:]))} does not match the hidden state "
+                         f"{'x'.join(map(str, h.shape[1:]))} (cell {in_c} -> {hidden} channels)")
+
+
+def make_cell(regulator, width):
+    return {"convlstm": ConvLSTMCell, "convgru": ConvGRUCell}[regulator](width, width)
+
+
+class RegNetBlock(nn.Module):
+    """RegNet block (src/nn/regnet_block.c): conv1 3×3 (stride) + bn1 + ReLU → the stage's cell reads it →
+    concat(features, h) → conv_fuse 1×1 + bn_fuse + ReLU → conv2 3×3 + bn2 → + shortcut → ReLU. Without a
+    regulator: BasicBlock, names and all."""
+
+    def __init__(self, in_c, out_c, stride, regulated):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_c, out_c, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_c)
+        self.relu = nn.ReLU()
+        if regulated:
+            self.conv_fuse = nn.Conv2d(2 * out_c, out_c, 1, bias=False)
+            self.bn_fuse = nn.BatchNorm2d(out_c)
+        self.conv2 = nn.Conv2d(out_c, out_c, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_c)
+        self.downsample = shortcut(in_c, out_c, stride)
+
+    def forward(self, x, rnn=None, state=None):
+        y = self.relu(self.bn1(self.conv1(x)))
+        if rnn is not None:
+            h, state = rnn(y, state)
+            y = self.relu(self.bn_fuse(self.conv_fuse(torch.cat([y, h], 1))))
+        y = self.bn2(self.conv2(y)) + (self.downsample(x) if self.downsample is not None else x)
+        return self.relu(y), state
+
+
+class RegNetBottleneck(nn.Module):
+    """Bottleneck RegNet block: conv1 1×1 + bn1 + ReLU → conv2 3×3 (stride) + bn2 + ReLU → the cell reads
+    these → concat → conv_fuse 1×1 + bn_fuse + ReLU → conv3 1×1 to 4·width + bn3 → + shortcut → ReLU.
+    Without a regulator: torchvision's Bottleneck."""
+
+    def __init__(self, in_c, width, stride, regulated):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_c, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        if regulated:
+            self.conv_fuse = nn.Conv2d(2 * width, width, 1, bias=False)
+            self.bn_fuse = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, 4 * width, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(4 * width)
+        self.relu = nn.ReLU()
+        self.downsample = shortcut(in_c, 4 * width, stride)
+
+    def forward(self, x, rnn=None, state=None):
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.relu(self.bn2(self.conv2(y)))
+        if rnn is not None:
+            h, state = rnn(y, state)
+            y = self.relu(self.bn_fuse(self.conv_fuse(torch.cat([y, h], 1))))
+        y = self.bn3(self.conv3(y)) + (self.downsample(x) if self.downsample is not None else x)
+        return self.relu(y), state
+
+
+def shortcut(in_c, out_c, stride):
+    if stride == 1 and in_c == out_c:
+        return None
+    return nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride, 0, bias=False), nn.BatchNorm2d(out_c))
+
+
+class RegStage(nn.Module):
+    """A stage: blocks "0", "1", ... and, when regulated, the cell "rnn" they share; its state starts
+    at zero and passes from block to block."""
+
+    def __init__(self, blocks, rnn=None):
+        super().__init__()
+        for i, b in enumerate(blocks):
+            self.add_module(str(i), b)
+        self.n = len(blocks)
+        self.rnn = rnn
+
+    def forward(self, x):
+        state = None
+        for i in range(self.n):
+            x, state = getattr(self, str(i))(x, self.rnn, state)
+        return x
+
+
+class RegNet(nn.Module):
+    """RegNet of Xu et al. 2021 (src/models/regnet.c; not RegNetX/Y). CIFAR layout (depth 20/32/56/110):
+    conv1/bn1 3×3 to 16, layer1..3 of (depth-2)/6 blocks at 16/32/64. ImageNet layout (18/34/50): conv1 7×7/2
+    + max pool 3×3/2 (3×3/1 and no pool for inputs under 64 pixels a side), layer1..4 at 64..512, basic
+    blocks or (50) bottlenecks. Then global average pooling and fc. regulated: stage numbers with a cell."""
+
+    CIFAR = {20: 3, 32: 5, 56: 9, 110: 18}
+    IMAGENET = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}
+
+    def __init__(self, depth, in_c=3, h=32, w=32, classes=10, regulator="convlstm", regulated=(1, 2, 3, 4)):
+        super().__init__()
+        cifar = depth in self.CIFAR
+        counts = (self.CIFAR[depth],) * 3 if cifar else self.IMAGENET[depth]
+        small = cifar or small_input(h, w)
+        width0 = 16 if cifar else 64
+        self.conv1 = nn.Conv2d(in_c, width0, 3 if small else 7, 1 if small else 2, 1 if small else 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width0)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.Identity() if small else nn.MaxPool2d(3, 2, 1)
+        c, cells = width0, []
+        for s, n in enumerate(counts):
+            width = width0 << s
+            reg = regulator != "none" and s + 1 in regulated
+            blocks = []
+            for b in range(n):
+                stride = 2 if s > 0 and b == 0 else 1
+                if depth == 50:
+                    blocks.append(RegNetBottleneck(c, width, stride, reg))
+                    c = 4 * width
+                else:
+                    blocks.append(RegNetBlock(c, width, stride, reg))
+                    c = width
+            cell = make_cell(regulator, width) if reg else None
+            cells += [cell] if cell else []
+            setattr(self, f"layer{s + 1}", RegStage(blocks, cell))
+        self.stages = len(counts)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, classes)
+        torchvision_init(self)
+        for cell in cells:  # PyTorch's default Conv2d initialization, as cnn.c's cells
+            for m in cell.modules():
+                if isinstance(m, nn.Conv2d):
+                    m.reset_parameters()
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for s in range(self.stages):
+            x = getattr(self, f"layer{s + 1}")(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def build(name, in_c, h, w, classes, bn=False, dropout=0.0, stochastic_depth=None, dropout_aux=None,
+          regulator="convlstm", regulated_stages=None):
     """The PyTorch twin of cnn.c's model `name` for inputs in_c×h×w. bn applies to convnet only; dropout
     to convnet (a layer only when > 0), plain/residual, VGG, googlenet, efficientnet_b0 and ghostnet (always
     layers, as in cnn.c); stochastic_depth to the residual families and efficientnet_b0 (None: cnn.c's default
-    for the model); dropout_aux to googlenet's auxiliary heads (None: 0.7, torchvision's)."""
+    for the model); dropout_aux to googlenet's auxiliary heads (None: 0.7, torchvision's); regulator
+    (convlstm|convgru|none) and regulated_stages (stage numbers, default all) to the regnets."""
     if stochastic_depth is None:
         stochastic_depth = DEFAULT_STOCHASTIC_DEPTH.get(name, 0.0)
     if name == "efficientnet_b0":
@@ -563,6 +751,10 @@ def build(name, in_c, h, w, classes, bn=False, dropout=0.0, stochastic_depth=Non
         return ResNetCifar(cifar[name][0], in_c, classes, cifar[name][1], stochastic_depth)
     if name == "preact_resnet18":
         return PreActResNet18(in_c, h, w, classes, stochastic_depth)
+    if name.startswith("regnet") and name[6:].isdigit() and int(name[6:]) in {**RegNet.CIFAR, **RegNet.IMAGENET}:
+        if stochastic_depth:
+            raise ValueError(f"{name}: no stochastic depth (cnn.c's regnets have none)")
+        return RegNet(int(name[6:]), in_c, h, w, classes, regulator, tuple(regulated_stages or (1, 2, 3, 4)))
     if stochastic_depth:
         raise ValueError(f"{name}: stochastic depth is defined here for the CIFAR layouts, preact_resnet18 and "
                          "efficientnet_b0 only")

@@ -29,6 +29,8 @@ static void add_model_opts(train_opts *t, unsigned groups) {
     ADD(TO_MODEL, "aux-dropout", OPT_FLOAT, &c->model.dropout_aux, "P",
         "googlenet: dropout of the auxiliary heads (-1: the model's default, 0.7)", -1, 0.99);
     ADD(TO_MODEL, "stochastic-depth", OPT_FLOAT, &c->model.stochastic_depth, "P", CLI_STOCHASTIC_DEPTH_HELP, -1, 0.95);
+    ADD(TO_MODEL, CLI_OPT_REGULATOR(t->regulator));
+    ADD(TO_MODEL, CLI_OPT_REGULATED_STAGES(t->regulated_stages));
     ADD(TO_MODEL, "crop", OPT_INT, &c->crop_pad, "PAD", "random crop after zero padding (-1: 4 on CIFAR, none on MNIST-like)",
         -1, 64);
     ADD(TO_MODEL, "flip", OPT_FLAG, &t->flip, NULL, "random horizontal flips (default on CIFAR and folders only)");
@@ -179,7 +181,9 @@ static cnn_status finish(train_opts *t, bool resumed) {
     c->plateau.threshold_abs = t->plateau_abs;
     if (t->milestones) CNN_TRY(sched_parse_milestones(t->milestones, &c->sched));
     if (seen(t, "flip")) c->flip = t->flip;
+    CNN_TRY(cli_regulator(t->regulator, t->regulated_stages, &c->model));
     if (resumed) return CNN_OK;
+    CNN_TRY(model_resolve_regulator(&c->model)); /* stored spelled out: a resumed run compares with it */
     if (!seen(t, "lr") && c->opt.kind != OPT_SGD) c->opt.lr = 1e-3f;
     if (!seen(t, "weight-decay") && c->opt.kind == OPT_ADAMW) c->opt.weight_decay = 1e-2f;
     if (!seen(t, "gamma") && c->sched.kind == SCHED_EXP) c->sched.gamma = 0.95f;
@@ -197,6 +201,9 @@ static void from_stored(train_opts *t) {
     t->plateau_mode = mode_name(c->plateau.mode);
     t->plateau_abs = c->plateau.threshold_abs;
     t->flip = c->flip > 0;
+    t->regulator = c->model.regulator != REGULATOR_DEFAULT ? model_regulator_name(c->model.regulator) : NULL;
+    model_format_stages(c->model.regulated_stages, t->stages_buf, sizeof t->stages_buf);
+    t->regulated_stages = c->model.regulated_stages ? t->stages_buf : NULL;
     t->milestones = NULL;
     size_t len = 0;
     for (int i = 0; i < c->sched.nmilestones && len < sizeof t->milestones_buf - 16; i++)

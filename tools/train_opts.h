@@ -24,10 +24,10 @@ enum {
 typedef struct train_opts {
     train_cfg c;
     const char *optimizer, *schedule, *milestones, *monitor, *monitor_mode, *plateau_monitor, *plateau_mode;
-    const char *resume;
+    const char *resume, *regulator, *regulated_stages;
     const char *precision;             /* f32; bf16 is refused with the reason (be_precision_check) */
     bool flip, plateau_abs;
-    char milestones_buf[256];
+    char milestones_buf[256], stages_buf[64];
     json_value *stored;                /* the resumed run's configuration */
     cli_opt o[TRAIN_OPTS_MAX];
     int n;

@@ -215,6 +215,18 @@ int graph_add_param(graph *g, int nid, const char *leaf, int ndim, const int64_t
     return g->nparams++;
 }
 
+int graph_share_param(graph *g, int nid, int pid) {
+    if (!graph_ok(g) || nid < 0) return -1;
+    if (pid < 0 || pid >= g->nparams)
+        return graph_fail(g, cnn_fail(CNN_ERR_INTERNAL, "%s: parameter %d does not exist", g->nodes[nid].name, pid));
+    node *n = &g->nodes[nid];
+    int *ps = realloc(n->params, sizeof(int) * (n->nparams + 1));
+    if (!ps) return graph_fail(g, cnn_fail(CNN_ERR_NOMEM, "graph: out of memory"));
+    n->params = ps;
+    n->params[n->nparams++] = pid;
+    return pid;
+}
+
 int64_t graph_param_count(const graph *g, bool trainable_only) {
     int64_t n = 0;
     for (int i = 0; i < g->nparams; i++) {

@@ -143,6 +143,9 @@ int graph_add_node(graph *g, const op_def *op, const char *name, const int *in, 
 int graph_node_output(graph *g, int nid, int c, int h, int w, enum layout layout);
 int graph_add_param(graph *g, int nid, const char *leaf, int ndim, const int64_t *dims, enum param_role role,
                     enum param_init init, float init_arg);
+/* Let node nid use parameter pid too (an RNN's weights at every step it is unrolled for): one
+ * parameter, saved and updated once, whose gradient sums those of all its users. Returns pid. */
+int graph_share_param(graph *g, int nid, int pid);
 /* Record a build error (first one wins) and return -1 for chaining. */
 int graph_fail(graph *g, cnn_status st);
 bool graph_ok(const graph *g);

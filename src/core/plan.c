@@ -29,6 +29,7 @@ typedef struct pview {
     int64_t version;           /* parameter version the value view was reordered from */
     dnnl_primitive_t reorder;  /* param -> view (value) or view -> param grad (grad) */
     dnnl_primitive_t reorder_add; /* view -> param grad, adding (grad views that accumulate) */
+    dnnl_memory_t window;      /* a window's block of the parameter (or its grad), NULL for whole views */
 } pview;
 
 typedef struct pnode {
@@ -215,18 +216,33 @@ static bool param_shared(const graph *g, int pid) {
     return uses > 1;
 }
 
-static cnn_status add_view(plan *p, int nid, int k, const dnnl_memory_desc_t *want, bool grad, int *view) {
+/* A view of a window of the parameter: the block at `offset` of its canonical (PyTorch) layout,
+ * which it must keep, with the dimensions of `want`. */
+static cnn_status window_md(const param *pa, const int64_t *offset, const dnnl_memory_desc_t *want,
+                            dnnl_memory_desc_t *sub) {
+    if (!pa->md_fixed || !be_md_equal(&pa->md, &pa->canon_md) || want->ndims != pa->canon_md.ndims)
+        return cnn_fail(CNN_ERR_INTERNAL, "%s: a parameter read in part must keep PyTorch's layout", pa->name);
+    dnnl_dims_t off;
+    for (int i = 0; i < want->ndims; i++) off[i] = offset[i];
+    return be_check(dnnl_memory_desc_init_submemory(sub, &pa->canon_md, want->dims, off), "parameter window");
+}
+
+static cnn_status add_view(plan *p, int nid, int k, const int64_t *offset, const dnnl_memory_desc_t *want, bool grad,
+                           int *view) {
     graph *g = p->g;
     param *pa = &g->params[param_id(p, nid, k)];
     *view = -1;
-    if (!pa->md_fixed && !(grad && param_shared(g, param_id(p, nid, k)))) {
+    bool shared = grad && param_shared(g, param_id(p, nid, k));
+    if (!offset && !pa->md_fixed && !shared) {
         if (g->finalized) return cnn_fail(CNN_ERR_INTERNAL, "%s: layout unknown after finalize", pa->name);
         pa->md = *want;
         pa->md_fixed = true;
         return CNN_OK;
     }
     /* a parameter shared by several nodes accumulates its gradient: always through a view */
-    if (be_md_equal(&pa->md, want) && !(grad && param_shared(g, param_id(p, nid, k)))) return CNN_OK;
+    if (!offset && be_md_equal(&pa->md, want) && !shared) return CNN_OK;
+    dnnl_memory_desc_t whole = pa->md;
+    if (offset) CNN_TRY(window_md(pa, offset, want, &whole));
     pview *v = realloc(p->views, sizeof *v * (p->nviews + 1));
     if (!v) return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
     p->views = v;
@@ -238,22 +254,29 @@ static cnn_status add_view(plan *p, int nid, int k, const dnnl_memory_desc_t *wa
     v->version = -1;
     v->buf = plan_request(p, nid, grad ? LIFE_BWD : LIFE_PERSIST, want, 0);
     if (v->buf < 0) return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
+    p->nviews++; /* counted now so that plan_free releases what follows, even on failure */
+    if (offset && !(v->window = be_mem(&whole, NULL))) return cnn_fail(CNN_ERR_BACKEND, "oneDNN: cannot create a memory object");
     if (grad) {
-        CNN_TRY(reorder_prim(want, &pa->md, false, &v->reorder));
-        CNN_TRY(reorder_prim(want, &pa->md, true, &v->reorder_add));
+        CNN_TRY(reorder_prim(want, &whole, false, &v->reorder));
+        CNN_TRY(reorder_prim(want, &whole, true, &v->reorder_add));
     } else {
-        CNN_TRY(reorder_prim(&pa->md, want, false, &v->reorder));
+        CNN_TRY(reorder_prim(&whole, want, false, &v->reorder));
     }
-    *view = p->nviews++;
+    *view = p->nviews - 1;
     return CNN_OK;
 }
 
 cnn_status plan_param_use(plan *p, int nid, int k, const dnnl_memory_desc_t *want, int *view) {
-    return add_view(p, nid, k, want, false, view);
+    return add_view(p, nid, k, NULL, want, false, view);
 }
 
 cnn_status plan_param_grad_use(plan *p, int nid, int k, const dnnl_memory_desc_t *want, int *view) {
-    return add_view(p, nid, k, want, true, view);
+    return add_view(p, nid, k, NULL, want, true, view);
+}
+
+cnn_status plan_param_window_use(plan *p, int nid, int k, const int64_t *offset, const dnnl_memory_desc_t *want,
+                                 bool grad, int *view) {
+    return add_view(p, nid, k, offset, want, grad, view);
 }
 
 /* ---------- run-time parameter access ---------- */
@@ -284,7 +307,8 @@ dnnl_memory_t plan_param_mem(plan *p, int nid, int k, int view) {
     if (view < 0) return direct;
     pview *v = &p->views[view];
     if (v->version != p->g->version) {
-        run_reorder(v->reorder, direct, p->bufs[v->buf].mem);
+        if (v->window) dnnl_memory_set_data_handle(v->window, graph_param_data(p->g, pid));
+        run_reorder(v->reorder, v->window ? v->window : direct, p->bufs[v->buf].mem);
         v->version = p->g->version;
     }
     return p->bufs[v->buf].mem;
@@ -300,8 +324,16 @@ dnnl_memory_t plan_param_grad_begin(plan *p, int nid, int k, int view) {
 void plan_param_grad_end(plan *p, int nid, int k, int view) {
     if (view < 0) return;
     pview *v = &p->views[view];
+    bool accum = param_accum(p, nid, k);
     dnnl_memory_t dst = param_mem_cache(p, v->pid, true);
-    run_reorder(param_accum(p, nid, k) ? v->reorder_add : v->reorder, p->bufs[v->buf].mem, dst);
+    if (v->window) {
+        /* the first writer of a gradient read in part zeroes what lies outside its window */
+        float *grad = graph_param_grad(p->g, v->pid);
+        if (!accum) memset(grad, 0, p->g->params[v->pid].bytes);
+        dnnl_memory_set_data_handle(v->window, grad);
+        dst = v->window;
+    }
+    run_reorder(accum ? v->reorder_add : v->reorder, p->bufs[v->buf].mem, dst);
 }
 
 /* ---------- run-time input gradients ---------- */
@@ -781,6 +813,7 @@ void plan_free(plan *p) {
     for (int i = 0; i < p->nviews; i++) {
         if (p->views[i].reorder) dnnl_primitive_destroy(p->views[i].reorder);
         if (p->views[i].reorder_add) dnnl_primitive_destroy(p->views[i].reorder_add);
+        if (p->views[i].window) dnnl_memory_destroy(p->views[i].window);
     }
     for (int h = 0; h < p->nbufs; h++)
         if (p->bufs[h].mem) dnnl_memory_destroy(p->bufs[h].mem);

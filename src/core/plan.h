@@ -72,6 +72,13 @@ int plan_prim(plan *p, const_dnnl_primitive_desc_t pd, cnn_status *st);
 cnn_status plan_param_use(plan *p, int nid, int k, const dnnl_memory_desc_t *want, int *view);
 /* Same for the gradient the op writes in layout `want`. */
 cnn_status plan_param_grad_use(plan *p, int nid, int k, const dnnl_memory_desc_t *want, int *view);
+/* Use only a window of parameter k (its value, or with grad its gradient): the block at `offset`
+ * (per dimension of PyTorch's shape) with the dimensions of `want`, in layout `want`; always a
+ * view. For a recurrent cell's first step, which reads part of the weights that later steps read
+ * whole. The parameter must keep PyTorch's layout; the gradient outside a first writer's window is
+ * zeroed. */
+cnn_status plan_param_window_use(plan *p, int nid, int k, const int64_t *offset, const dnnl_memory_desc_t *want,
+                                 bool grad, int *view);
 
 /* ---- for ops, at run time ---- */
 dnnl_memory_t plan_val_mem(plan *p, int tid);

@@ -5,6 +5,14 @@
 #include <stdio.h>
 #include "core/graph.h"
 
+/* The ConvRNN that regulates a RegNet's stages (src/nn/convrnn.h). */
+typedef enum model_regulator {
+    REGULATOR_DEFAULT = 0,    /* the model's own: convlstm for regnets; the only value other models take */
+    REGULATOR_NONE,           /* plain residual blocks: the ResNet of the same layout */
+    REGULATOR_CONVLSTM,
+    REGULATOR_CONVGRU,
+} model_regulator;
+
 typedef struct model_cfg {
     const char *name;
     int in_c, in_h, in_w;     /* input shape (0: the model's default) */
@@ -17,6 +25,8 @@ typedef struct model_cfg {
                                  last; efficientnet_b0 as torchvision's stochastic_depth_prob (block i of
                                  n drops with this·i/n); 0: off; <0: the model's default */
     uint64_t seed;            /* parameter initialization */
+    model_regulator regulator;   /* regnet: --regulator */
+    unsigned regulated_stages;   /* regnet: bit s-1 set when stage s has the regulator; 0: every stage */
 } model_cfg;
 
 typedef struct model_def {
@@ -27,6 +37,7 @@ typedef struct model_def {
     int c, h, w, classes;                             /* defaults */
     int (*build)(graph *g, int x, const model_cfg *cfg, int arg);   /* returns the logits tensor */
     float stochastic_depth;                           /* default (0: off) */
+    int stages;                                       /* stages a regulator can regulate (regnets); 0: none */
 } model_def;
 
 /* The rule for small images (CIFAR, MNIST): under 64 pixels on a side, the ImageNet families
@@ -45,6 +56,15 @@ cnn_status model_resolve(model_cfg *cfg);
 cnn_status model_build(model_cfg *cfg, graph **out);
 void model_list(FILE *f);
 
+/* --regulator and --regulated-stages: names "convlstm|convgru|none", stage lists "1,2,3". */
+const char *model_regulator_name(model_regulator r);
+cnn_status model_parse_regulator(const char *s, model_regulator *r);
+cnn_status model_parse_stages(const char *s, unsigned *mask);
+void model_format_stages(unsigned mask, char *buf, size_t size);
+/* Regnets: the default regulator (convlstm) and stages (all) spelled out, stages the model lacks
+ * refused; other models: a regulator or stages refused. model_build does this. */
+cnn_status model_resolve_regulator(model_cfg *cfg);
+
 /* families (src/models/<family>.c) */
 extern const model_def convnet_models[];
 extern const model_def plain_residual_models[];
@@ -54,4 +74,5 @@ extern const model_def vgg_models[];
 extern const model_def googlenet_models[];
 extern const model_def efficientnet_models[];
 extern const model_def ghostnet_models[];
+extern const model_def regnet_models[];
 #endif

@@ -1,12 +1,13 @@
 /* registry.c — names to builders, defaults, and model construction. */
+#include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
 #include "models/models.h"
 #include "ops/ops.h"
 
 static const model_def *const families[] = {
-    convnet_models, plain_residual_models, resnet_cifar_models, resnet_models,
-    vgg_models,     googlenet_models,      efficientnet_models, ghostnet_models,
+    convnet_models, plain_residual_models, resnet_cifar_models, resnet_models, vgg_models,
+    googlenet_models, efficientnet_models, ghostnet_models, regnet_models,
 };
 
 const model_def *model_at(int i) {
@@ -39,6 +40,26 @@ static bool has_drop_path(const graph *g) {
     return false;
 }
 
+cnn_status model_resolve_regulator(model_cfg *cfg) {
+    const model_def *m = model_find(cfg->name);
+    if (!m) return cnn_fail(CNN_ERR_ARG, "unknown model '%s' (cnn models lists them)", cfg->name ? cfg->name : "");
+    if (!m->stages) {
+        if (cfg->regulator != REGULATOR_DEFAULT || cfg->regulated_stages)
+            return cnn_fail(CNN_ERR_ARG, "%s has no regulator: --regulator and --regulated-stages apply to the regnet "
+                            "models", m->name);
+        return CNN_OK;
+    }
+    unsigned all = (1u << m->stages) - 1;
+    if (cfg->regulator == REGULATOR_DEFAULT) cfg->regulator = REGULATOR_CONVLSTM;
+    if (!cfg->regulated_stages) cfg->regulated_stages = all;
+    if (cfg->regulated_stages & ~all) {
+        char list[64];
+        model_format_stages(cfg->regulated_stages & ~all, list, sizeof list);
+        return cnn_fail(CNN_ERR_ARG, "regulated stages %s: %s has stages 1 to %d", list, m->name, m->stages);
+    }
+    return CNN_OK;
+}
+
 cnn_status model_resolve(model_cfg *cfg) {
     const model_def *m = model_find(cfg->name);
     if (!m) return cnn_fail(CNN_ERR_ARG, "unknown model '%s' (cnn models lists them)", cfg->name);
@@ -55,7 +76,7 @@ cnn_status model_resolve(model_cfg *cfg) {
     if (!(cfg->stochastic_depth >= 0 && cfg->stochastic_depth < 1))
         return cnn_fail(CNN_ERR_ARG, "%s: stochastic depth %g is not a drop probability in [0, 1)", m->name,
                         cfg->stochastic_depth);
-    return CNN_OK;
+    return model_resolve_regulator(cfg);
 }
 
 cnn_status model_build(model_cfg *cfg, graph **out) {
@@ -89,4 +110,42 @@ void model_list(FILE *f) {
         snprintf(shape, sizeof shape, "%dx%dx%d", m->c, m->h, m->w);
         fprintf(f, "  %-16s %-10s %s\n", m->name, shape, m->about);
     }
+}
+
+static const char *const regulator_names[] = {"default", "none", "convlstm", "convgru"};
+
+const char *model_regulator_name(model_regulator r) {
+    return r >= REGULATOR_DEFAULT && r <= REGULATOR_CONVGRU ? regulator_names[r] : "?";
+}
+
+cnn_status model_parse_regulator(const char *s, model_regulator *r) {
+    for (int i = REGULATOR_NONE; i <= REGULATOR_CONVGRU; i++)
+        if (!strcmp(s, regulator_names[i])) {
+            *r = (model_regulator)i;
+            return CNN_OK;
+        }
+    return cnn_fail(CNN_ERR_ARG, "--regulator %s: expected one of convlstm|convgru|none", s);
+}
+
+cnn_status model_parse_stages(const char *s, unsigned *mask) {
+    *mask = 0;
+    const char *p = s;
+    for (;;) {
+        char *end = (char *)p;
+        long v = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : 0; /* no blanks, signs */
+        if (end == p || v < 1 || v > 16 || (*end && *end != ','))
+            return cnn_fail(CNN_ERR_ARG, "--regulated-stages %s: expected stage numbers from 1 separated by commas, "
+                            "e.g. 1,2,3", s);
+        *mask |= 1u << (v - 1);
+        if (!*end) return CNN_OK;
+        p = end + 1;
+    }
+}
+
+void model_format_stages(unsigned mask, char *buf, size_t size) {
+    size_t len = 0;
+    buf[0] = 0;
+    for (int s = 0; s < 16; s++)
+        if (mask & (1u << s) && len < size)
+            len += (size_t)snprintf(buf + len, size - len, "%s%d", len ? "," : "", s + 1);
 }

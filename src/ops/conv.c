@@ -6,7 +6,8 @@
  * 3×3 convolutions on maps of 2×2 or less (VGG and ResNet's last stages on small inputs), a blocked
  * input for the backward weights of first layers whose channel count the plain-input kernel refuses.
  * In evaluation plans a convolution absorbs the batch norm after it (folded into its weights and
- * bias, refolded when parameters change) and then a ReLU (a post-op). */
+ * bias, refolded when parameters change) and then a ReLU (a post-op). A recurrent cell's steps share
+ * one weight tensor (op_conv2d_shared), and a step may read a window of it. */
 #include "core/error.h"
 #include "core/plan.h"
 #include "ops/adapt.h"
@@ -17,6 +18,8 @@
 typedef struct conv_attr {
     conv_cfg cfg;
     int in_c;
+    bool window;               /* the weights are rows [row0, row0 + out_c), input channels [0, in_c) of larger ones */
+    int row0;
 } conv_attr;
 
 /* Batch norm folded into the weights: w' = w·scale[o], b' = b·scale[o] + shift[o]. */
@@ -30,7 +33,7 @@ typedef struct conv_fold {
 typedef struct conv_state {
     int fwd, bwd_data, bwd_weights;       /* primitive handles, -1 if absent */
     conv_fold fold;
-    int w_fwd_view, w_bwd_view, dw_view, db_view;
+    int w_fwd_view, w_bwd_view, b_view, dw_view, db_view;
     adapter src, dst;                     /* forward: tensors <-> the forward primitive's layout */
     adapter ddst, dsrc;                   /* backward: gradients <-> the backward primitives' layout */
     adapter bw_src, bw_ddst;              /* backward weights: input, output gradient -> its layouts */
@@ -173,6 +176,16 @@ static cnn_status choose_bwd_weights(const conv_geom *g, dnnl_memory_desc_t *src
     return CNN_OK;
 }
 
+/* Parameter k (0 weight, 1 bias) in layout `want`: whole, or the window this node reads. */
+static cnn_status use_param(plan *p, int nid, int k, const dnnl_memory_desc_t *want, bool grad, int *view) {
+    const conv_attr *a = plan_graph(p)->nodes[nid].attr;
+    if (a->window) {
+        int64_t offset[4] = {a->row0, 0, 0, 0};
+        return plan_param_window_use(p, nid, k, offset, want, grad, view);
+    }
+    return grad ? plan_param_grad_use(p, nid, k, want, view) : plan_param_use(p, nid, k, want, view);
+}
+
 static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const dnnl_memory_desc_t *src,
                                    const dnnl_memory_desc_t *dst, const_dnnl_primitive_desc_t fpd) {
     node *n = &plan_graph(p)->nodes[nid];
@@ -186,7 +199,7 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
         bool plain_src = plan_graph(p)->tensors[n->in[0]].layout == LAYOUT_PLAIN;
         st = bwd_data_pd(g, src, dst, fpd, plain_src, &pd);
         if (!st) s->bwd_data = plan_prim(p, pd, &st);
-        if (!st) st = plan_param_use(p, nid, 0, be_query_md(pd, dnnl_query_weights_md, 0), &s->w_bwd_view);
+        if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_weights_md, 0), false, &s->w_bwd_view);
         if (!st) st = adapter_make(p, nid, tsrc, src, false, LIFE_BWD, &s->dsrc);
         if (pd) dnnl_primitive_desc_destroy(pd);
         pd = NULL;
@@ -196,8 +209,8 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
     dnnl_memory_desc_t wsrc = *src, wdst = *dst;
     st = choose_bwd_weights(g, &wsrc, &wdst, fpd, &pd);
     if (!st) s->bwd_weights = plan_prim(p, pd, &st);
-    if (!st) st = plan_param_grad_use(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), &s->dw_view);
-    if (!st && g->bias) st = plan_param_grad_use(p, nid, 1, &g->b, &s->db_view);
+    if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), true, &s->dw_view);
+    if (!st && g->bias) st = use_param(p, nid, 1, &g->b, true, &s->db_view);
     if (!st) st = adapter_make(p, nid, tsrc, &wsrc, true, LIFE_BWD, &s->bw_src);
     if (!st) st = adapter_make(p, nid, dst, &wdst, true, LIFE_BWD, &s->bw_ddst); /* from dy as bwd data reads it */
     if (pd) dnnl_primitive_desc_destroy(pd);
@@ -235,7 +248,7 @@ static cnn_status conv_compile(plan *p, int nid) {
     conv_state *s = calloc(1, sizeof *s);
     if (!s) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     s->fwd = s->bwd_data = s->bwd_weights = -1;
-    s->w_fwd_view = s->w_bwd_view = s->dw_view = s->db_view = -1;
+    s->w_fwd_view = s->w_bwd_view = s->b_view = s->dw_view = s->db_view = -1;
     s->fold.bn = plan_absorbed(p, nid, "batchnorm");
     plan_set_state(p, nid, s);
     conv_geom g;
@@ -247,10 +260,9 @@ static cnn_status conv_compile(plan *p, int nid) {
     dnnl_primitive_desc_t fpd = NULL;
     cnn_status st = choose_forward(&g, train, &src, &dst, &fpd);
     if (st) return st;
-    int unused;
     s->fwd = plan_prim(p, fpd, &st);
-    if (!st) st = plan_param_use(p, nid, 0, be_query_md(fpd, dnnl_query_weights_md, 0), &s->w_fwd_view);
-    if (!st && n->nparams > 1) st = plan_param_use(p, nid, 1, &g.b, &unused);
+    if (!st) st = use_param(p, nid, 0, be_query_md(fpd, dnnl_query_weights_md, 0), false, &s->w_fwd_view);
+    if (!st && n->nparams > 1) st = use_param(p, nid, 1, &g.b, false, &s->b_view);
     if (!st && s->fold.bn >= 0) st = compile_fold(p, nid, &g, fpd);
     if (!st) st = adapter_make(p, nid, plan_md(p, n->in[0]), &src, true, LIFE_FWD, &s->src);
     if (!st) st = adapter_make(p, nid, plan_md(p, n->out[0]), &dst, false, LIFE_FWD, &s->dst);
@@ -296,7 +308,7 @@ static void conv_forward(plan *p, int nid) {
     };
     int na = 3;
     if (fold) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, plan_buf_mem(p, s->fold.bias)};
-    else if (n->nparams > 1) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, plan_param_mem(p, nid, 1, -1)};
+    else if (n->nparams > 1) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, plan_param_mem(p, nid, 1, s->b_view)};
     plan_run(p, s->fwd, na, args);
     adapter_out_end(p, &s->dst, y);
 }
@@ -336,7 +348,8 @@ static int64_t conv_macs(const graph *g, const node *n) {
 
 /* In evaluation: the batch norm right after (folded), then a ReLU (post-op). */
 static bool conv_absorb(plan *p, int nid, int next) {
-    if (plan_is_train(p)) return false;
+    const conv_attr *a = plan_graph(p)->nodes[nid].attr;
+    if (plan_is_train(p) || a->window) return false; /* the fold rescales whole weights */
     const char *type = plan_graph(p)->nodes[next].op->type;
     unsigned f = plan_fused(p, nid);
     if (!(f & (FUSED_BN | FUSED_RELU)) && !strcmp(type, "batchnorm")) {
@@ -352,42 +365,87 @@ static bool conv_absorb(plan *p, int nid, int next) {
 
 static const op_def conv_op = {"conv2d", conv_compile, conv_forward, conv_backward, NULL, conv_macs, conv_absorb};
 
-int op_conv2d(graph *g, int x, const char *name, const conv_cfg *cfg) {
-    if (!graph_ok(g) || x < 0) return -1;
-    const tensor *t = graph_tensor(g, x);
+/* The checks and the node of a convolution of x (made blocked when the kernels want it), without
+ * parameters yet; -1 on error. *out_h, *out_w: the output size. */
+static int conv_node(graph *g, int *x, const char *name, const conv_cfg *cfg, int *out_h, int *out_w) {
+    if (!graph_ok(g) || *x < 0) return -1;
+    const tensor *t = graph_tensor(g, *x);
     if (cfg->out_c <= 0 || cfg->k <= 0 || cfg->stride <= 0 || cfg->pad < 0 || cfg->dilation <= 0 || cfg->groups <= 0 ||
         t->c % cfg->groups || cfg->out_c % cfg->groups)
         return graph_fail(g, cnn_fail(CNN_ERR_SHAPE, "%s%s: conv %d->%d k%d s%d p%d d%d g%d does not fit", g->scope,
                                       name, t->c, cfg->out_c, cfg->k, cfg->stride, cfg->pad, cfg->dilation, cfg->groups));
     /* the JIT kernels read a plain input only for few input channels (the first layer) */
     if (t->layout == LAYOUT_PLAIN && (t->c >= be_block() || cfg->groups > 1)) {
-        x = op_to_blocked(g, x);
-        if (x < 0) return -1;
-        t = graph_tensor(g, x);
+        *x = op_to_blocked(g, *x);
+        if (*x < 0) return -1;
+        t = graph_tensor(g, *x);
     }
-    int oh = out_size(t->h, cfg->k, cfg->stride, cfg->pad, cfg->dilation);
-    int ow = out_size(t->w, cfg->k, cfg->stride, cfg->pad, cfg->dilation);
-    if (oh <= 0 || ow <= 0)
+    *out_h = out_size(t->h, cfg->k, cfg->stride, cfg->pad, cfg->dilation);
+    *out_w = out_size(t->w, cfg->k, cfg->stride, cfg->pad, cfg->dilation);
+    if (*out_h <= 0 || *out_w <= 0)
         return graph_fail(g, cnn_fail(CNN_ERR_SHAPE, "%s%s: input %dx%d too small for a %dx%d kernel", g->scope, name,
                                       t->h, t->w, cfg->k, cfg->k));
-    conv_attr *a = malloc(sizeof *a);
+    conv_attr *a = calloc(1, sizeof *a);
     if (!a) return graph_fail(g, cnn_fail(CNN_ERR_NOMEM, "out of memory"));
     a->cfg = *cfg;
     a->in_c = t->c;
-    int nid = graph_add_node(g, &conv_op, name, &x, 1, a);
-    int64_t wd[4] = {cfg->out_c, t->c / cfg->groups, cfg->k, cfg->k};
+    return graph_add_node(g, &conv_op, name, x, 1, a);
+}
+
+/* weight out_c × in_c/groups × k × k (PyTorch's shape; canonical layout oihw or goihw), bias out_c */
+static int conv_params(graph *g, int nid, const conv_cfg *cfg, int in_c, int *bias) {
+    int64_t wd[4] = {cfg->out_c, in_c / cfg->groups, cfg->k, cfg->k};
     int w = graph_add_param(g, nid, "weight", 4, wd, PARAM_WEIGHT, cfg->init, 0);
     if (w >= 0) {
-        param *pw = &g->params[w];
+        conv_attr full = {*cfg, in_c, false, 0};
         dnnl_dims_t d;
         int nd;
-        weights_dims(a, d, &nd);
-        dnnl_memory_desc_init_by_tag(&pw->canon_md, nd, d, dnnl_f32, nd == 4 ? dnnl_oihw : dnnl_goihw);
+        weights_dims(&full, d, &nd);
+        dnnl_memory_desc_init_by_tag(&g->params[w].canon_md, nd, d, dnnl_f32, nd == 4 ? dnnl_oihw : dnnl_goihw);
     }
+    *bias = -1;
     if (cfg->bias) {
         int64_t bd[1] = {cfg->out_c};
-        int b = graph_add_param(g, nid, "bias", 1, bd, PARAM_BIAS, INIT_UNIFORM_FAN_IN, 0);
-        if (b >= 0) g->params[b].fan_in = g->params[w].fan_in;
+        *bias = graph_add_param(g, nid, "bias", 1, bd, PARAM_BIAS, INIT_UNIFORM_FAN_IN, 0);
+        if (*bias >= 0) g->params[*bias].fan_in = g->params[w].fan_in;
+    }
+    return w;
+}
+
+int op_conv2d(graph *g, int x, const char *name, const conv_cfg *cfg) {
+    int oh, ow, bias;
+    int nid = conv_node(g, &x, name, cfg, &oh, &ow);
+    if (nid < 0) return -1;
+    conv_params(g, nid, cfg, graph_tensor(g, x)->c, &bias);
+    return graph_node_output(g, nid, cfg->out_c, oh, ow, LAYOUT_BLOCKED);
+}
+
+int op_conv2d_shared(graph *g, int x, const char *name, const conv_cfg *cfg, conv_shared *w, int row0) {
+    if (!graph_ok(g) || x < 0) return -1;
+    int in_c = graph_tensor(g, x)->c;
+    if (cfg->groups != 1 || (w->weight >= 0 && cfg->bias != (w->bias >= 0)) || row0 < 0 || row0 + cfg->out_c > w->out_c ||
+        in_c > w->in_c)
+        return graph_fail(g, cnn_fail(CNN_ERR_SHAPE, "%s%s: rows [%d, %d) and %d input channels are not a window of "
+                                      "the shared %dx%dx%dx%d weights", g->scope, name, row0, row0 + cfg->out_c, in_c,
+                                      w->out_c, w->in_c, cfg->k, cfg->k));
+    int oh, ow;
+    int nid = conv_node(g, &x, name, cfg, &oh, &ow);
+    if (nid < 0) return -1;
+    conv_attr *a = g->nodes[nid].attr;
+    a->window = row0 != 0 || cfg->out_c != w->out_c || in_c != w->in_c;
+    a->row0 = row0;
+    if (w->weight < 0) {
+        conv_cfg full = *cfg;
+        full.out_c = w->out_c;
+        w->weight = conv_params(g, nid, &full, w->in_c, &w->bias);
+        if (w->weight < 0) return -1;
+        /* windows are blocks of PyTorch's layout: the weights keep it, every step reads a view */
+        param *pw = &g->params[w->weight];
+        pw->md = pw->canon_md;
+        pw->md_fixed = true;
+    } else {
+        graph_share_param(g, nid, w->weight);
+        if (w->bias >= 0) graph_share_param(g, nid, w->bias);
     }
     return graph_node_output(g, nid, cfg->out_c, oh, ow, LAYOUT_BLOCKED);
 }

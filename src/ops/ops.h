@@ -13,6 +13,17 @@ typedef struct conv_cfg {
 
 /* conv2d: square kernel k, stride, zero padding pad, dilation, groups (groups == in_c: depthwise). */
 int op_conv2d(graph *g, int x, const char *name, const conv_cfg *cfg);
+/* Weights that several convolutions share (a recurrent cell's, read at every step): the full
+ * weight out_c × in_c × k × k and, if the convolutions have one, bias out_c. The first
+ * op_conv2d_shared creates them with its cfg's kernel, bias and init; the others reuse them. */
+typedef struct conv_shared {
+    int out_c, in_c;
+    int weight, bias;          /* parameter ids; -1 before the first use (set both to -1) */
+} conv_shared;
+/* A convolution with the weights of w, or with a window of them: rows [row0, row0 + cfg->out_c)
+ * and input channels [0, channels of x), for a step that knows the rest of its input is zero.
+ * Gradients of every user add up; groups must be 1. */
+int op_conv2d_shared(graph *g, int x, const char *name, const conv_cfg *cfg, conv_shared *w, int row0);
 /* Convenience: k×k conv, stride s, padding k/2, no bias, torchvision's init (kaiming normal, fan_out). */
 int op_conv(graph *g, int x, const char *name, int out_c, int k, int stride);
 
@@ -59,6 +70,16 @@ int op_concat(graph *g, const int *xs, int n);
 int op_slice(graph *g, int x, int c0, int c1);
 /* The same values in the blocked layout (no-op when x already is). */
 int op_to_blocked(graph *g, int x);
+
+/* Recurrent cells' gate math (ConvLSTM, ConvGRU; src/nn/convrnn.h has the equations), on gate
+ * pre-activations computed by convolutions. op_lstm_cell: gates f, i, o, g (4·hidden channels) and
+ * c_prev, or i, o, g (3·hidden) and c_prev = -1 for a zero state; returns h, and the cell state in
+ * *c_out unless c_out is NULL (a last step). op_gru_reset: r ⊙ h_prev with r = σ(gates[0, hidden)),
+ * gates r, z (2·hidden). op_gru_update: (1 − z) ⊙ h_prev + z ⊙ tanh(cand) with z = σ of the last
+ * hidden channels of gates (r, z; or z alone and h_prev = -1 for a zero state). */
+int op_lstm_cell(graph *g, int gates, int c_prev, int *c_out);
+int op_gru_reset(graph *g, int gates, int h_prev);
+int op_gru_update(graph *g, int gates, int cand, int h_prev);
 
 /* Softmax cross-entropy on logits (plain batch×classes) against the plan's labels, mean over
  * the batch; label_smoothing as PyTorch's CrossEntropyLoss. Returns the node id. */

@@ -32,6 +32,19 @@ cnn_status ckpt_info_set_classes(ckpt_info *info, char *const *names, int n) {
 
 /* ---------- saving ---------- */
 
+/* A regnet's regulator and its stages, its default spelled out (other models have neither). */
+static void write_regulator(json_writer *w, const model_cfg *model) {
+    model_cfg m = *model;
+    if (model_resolve_regulator(&m) || m.regulator == REGULATOR_DEFAULT) return;
+    json_write_key(w, "regulator");
+    json_write_string(w, model_regulator_name(m.regulator));
+    json_write_key(w, "regulated_stages");
+    json_begin_array(w);
+    for (int s = 0; s < 16; s++)
+        if (m.regulated_stages & (1u << s)) json_write_int(w, s + 1);
+    json_end_array(w);
+}
+
 static cnn_status meta_json(const ckpt_info *info, const char *train_json, char **out) {
     json_writer w;
     json_writer_init(&w);
@@ -58,6 +71,7 @@ static cnn_status meta_json(const ckpt_info *info, const char *train_json, char 
     json_write_number(&w, info->model.dropout_aux);
     json_write_key(&w, "stochastic_depth");
     json_write_number(&w, info->model.stochastic_depth);
+    write_regulator(&w, &info->model);
     json_end_object(&w);
     json_write_key(&w, "data");
     json_begin_object(&w);
@@ -186,6 +200,27 @@ static cnn_status meta_string(const char *path, const json_value *o, const char 
     return CNN_OK;
 }
 
+/* A regnet's "regulator" and "regulated_stages" (whether the model has those stages, model_build
+ * checks). */
+static cnn_status meta_regulator(const char *path, const json_value *model, model_cfg *m) {
+    char name[16] = "";
+    CNN_TRY(meta_string(path, model, "regulator", name, sizeof name, false));
+    if (name[0] && model_parse_regulator(name, &m->regulator))
+        return cnn_fail(CNN_ERR_FORMAT, "%s: metadata regulator \"%s\" is not convlstm, convgru or none", path, name);
+    const json_value *stages = json_get(model, "regulated_stages");
+    if (!stages) return CNN_OK;
+    if (stages->type != JSON_ARRAY || stages->length > 16)
+        return cnn_fail(CNN_ERR_FORMAT, "%s: metadata regulated_stages is not an array of at most 16 stage numbers", path);
+    for (size_t i = 0; i < stages->length; i++) {
+        const json_value *v = &stages->items[i];
+        if (v->type != JSON_NUMBER || !v->is_int || v->integer < 1 || v->integer > 16)
+            return cnn_fail(CNN_ERR_FORMAT, "%s: metadata regulated_stages[%zu] (byte %zu) is not an integer in [1, 16]",
+                            path, i, v->offset);
+        m->regulated_stages |= 1u << (v->integer - 1);
+    }
+    return CNN_OK;
+}
+
 static cnn_status meta_model(const char *path, const json_value *model, ckpt_info *info) {
     if (!model || model->type != JSON_OBJECT)
         return cnn_fail(CNN_ERR_FORMAT, "%s: checkpoint metadata lacks the \"model\" object", path);
@@ -210,7 +245,8 @@ static cnn_status meta_model(const char *path, const json_value *model, ckpt_inf
     info->model.bn = bn && bn->boolean;
     CNN_TRY(meta_float(path, model, "dropout", -1, 1, &info->model.dropout));
     CNN_TRY(meta_float(path, model, "dropout_aux", -1, 1, &info->model.dropout_aux));
-    return meta_float(path, model, "stochastic_depth", -1, 1, &info->model.stochastic_depth);
+    CNN_TRY(meta_float(path, model, "stochastic_depth", -1, 1, &info->model.stochastic_depth));
+    return meta_regulator(path, model, &info->model);
 }
 
 static cnn_status meta_class_names(const char *path, const json_value *names, ckpt_info *info) {

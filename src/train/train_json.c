@@ -8,7 +8,8 @@
 #include <string.h>
 #include "core/error.h"
 
-typedef enum ftype { F_STR, F_BOOL, F_FLOAT, F_INT, F_I64, F_U64, F_OPTIM, F_SCHED, F_METRIC, F_MODE, F_MILESTONES } ftype;
+typedef enum ftype { F_STR, F_BOOL, F_FLOAT, F_INT, F_I64, F_U64, F_OPTIM, F_SCHED, F_METRIC, F_MODE, F_MILESTONES, F_REGULATOR,
+               F_STAGES } ftype;
 
 typedef struct field {
     const char *key;
@@ -22,6 +23,7 @@ typedef struct field {
 static const field fields[] = {
     F("model", F_STR, model.name), F("bn", F_BOOL, model.bn), F("dropout", F_FLOAT, model.dropout),
     F_LATER("dropout_aux", F_FLOAT, model.dropout_aux), F("stochastic_depth", F_FLOAT, model.stochastic_depth),
+    F_LATER("regulator", F_REGULATOR, model.regulator), F_LATER("regulated_stages", F_STAGES, model.regulated_stages),
     F("dataset", F_STR, dataset), F("data_dir", F_STR, data_dir), F("epochs", F_INT, epochs),
     F("batch_size", F_INT, batch), F("eval_batch_size", F_INT, eval_batch), F("threads", F_INT, threads),
     F("optimizer", F_OPTIM, opt.kind), F("lr", F_FLOAT, opt.lr), F("momentum", F_FLOAT, opt.momentum),
@@ -48,7 +50,8 @@ static const field fields[] = {
 #undef F_LATER
 #define NFIELDS (int)(sizeof fields / sizeof *fields)
 _Static_assert(sizeof(optim_kind) == sizeof(int) && sizeof(sched_kind) == sizeof(int) &&
-                   sizeof(metric_id) == sizeof(int) && sizeof(monitor_mode) == sizeof(int),
+                   sizeof(metric_id) == sizeof(int) && sizeof(monitor_mode) == sizeof(int) &&
+                   sizeof(model_regulator) == sizeof(int),
                "enums are read and written as int");
 
 static const char *enum_name(ftype t, int v) {
@@ -56,6 +59,7 @@ static const char *enum_name(ftype t, int v) {
     case F_OPTIM: return optim_name((optim_kind)v);
     case F_SCHED: return sched_name((sched_kind)v);
     case F_METRIC: return metric_name((metric_id)v);
+    case F_REGULATOR: return model_regulator_name((model_regulator)v);
     default: return mode_name((monitor_mode)v);
     }
 }
@@ -65,6 +69,10 @@ static cnn_status enum_parse(ftype t, const char *s, int *v) {
     case F_OPTIM: return optim_parse_kind(s, (optim_kind *)v);
     case F_SCHED: return sched_parse_kind(s, (sched_kind *)v);
     case F_METRIC: return metric_parse(s, (metric_id *)v);
+    case F_REGULATOR: /* "default": a regnet's own, resolved when the model is built */
+        if (strcmp(s, "default") != 0) return model_parse_regulator(s, (model_regulator *)v);
+        *v = REGULATOR_DEFAULT;
+        return CNN_OK;
     default: return mode_parse(s, (monitor_mode *)v);
     }
 }
@@ -99,6 +107,12 @@ static void write_field(json_writer *w, const field *f, const train_cfg *c) {
         json_end_array(w);
         break;
     }
+    case F_STAGES:
+        json_begin_array(w);
+        for (int i = 0; i < 16; i++)
+            if (*(const unsigned *)p & (1u << i)) json_write_int(w, i + 1);
+        json_end_array(w);
+        break;
     default: json_write_string(w, enum_name(f->type, *(const int *)p));
     }
 }
@@ -109,6 +123,16 @@ static cnn_status read_milestones(const json_value *v, sched_cfg *s) {
     for (size_t i = 0; i < v->length; i++) {
         if (!v->items[i].is_int) return CNN_ERR_FORMAT;
         s->milestones[i] = (int)v->items[i].integer;
+    }
+    return CNN_OK;
+}
+
+static cnn_status read_stages(const json_value *v, unsigned *mask) {
+    if (v->type != JSON_ARRAY || v->length > 16) return CNN_ERR_FORMAT;
+    *mask = 0;
+    for (size_t i = 0; i < v->length; i++) {
+        if (!v->items[i].is_int || v->items[i].integer < 1 || v->items[i].integer > 16) return CNN_ERR_FORMAT;
+        *mask |= 1u << (v->items[i].integer - 1);
     }
     return CNN_OK;
 }
@@ -134,6 +158,7 @@ static cnn_status read_field(const json_value *v, const field *f, train_cfg *c) 
     case F_I64: if (integer) *(int64_t *)p = v->integer; return integer ? CNN_OK : CNN_ERR_FORMAT;
     case F_U64: if (integer) *(uint64_t *)p = (uint64_t)v->integer; return integer ? CNN_OK : CNN_ERR_FORMAT;
     case F_MILESTONES: return read_milestones(v, p);
+    case F_STAGES: return read_stages(v, p);
     default:
         if (v->type != JSON_STRING) return CNN_ERR_FORMAT;
         return enum_parse(f->type, v->string, p);

@@ -102,6 +102,8 @@ def ckpt_meta_seeds():
              data={"dataset": "cifar10", "class_names": [], "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]})
     put("ckpt_meta", "resnet20", json.dumps(m).encode())
     put("ckpt_meta", "minimal", b'{"model":{"name":"plain8","input":[1,8,8]}}')
+    put("ckpt_meta", "regnet20", b'{"model":{"name":"regnet20","input":[3,32,32],"regulator":"convgru",'
+                                 b'"regulated_stages":[1,3]}}')
 
 
 def cli_seeds():

@@ -127,9 +127,51 @@ static void check_tensor_padding(plan *p, int t, bool grad, const char *op) {
                 grad ? "gradients" : "values", t, k.c);
 }
 
+/* ReLU decisions of the unperturbed pass (per node, over its physical buffer), then replayed. */
+typedef struct relu_freeze {
+    uint8_t **mask;     /* per node: NULL unless a ReLU */
+    bool replay;
+} relu_freeze;
+
+static void freeze_relu(plan *p, int nid, relu_freeze *f) {
+    node *n = &plan_graph(p)->nodes[nid];
+    if (!f || strcmp(n->op->type, "relu") != 0) return;
+    const float *x = plan_val(p, n->in[0]);
+    float *y = plan_val(p, n->out[0]);
+    size_t len = be_md_size(plan_md(p, n->out[0])) / sizeof(float);
+    if (!f->replay) {
+        f->mask[nid] = malloc(len);
+        for (size_t i = 0; i < len; i++) f->mask[nid][i] = x[i] > 0;
+        return;
+    }
+    for (size_t i = 0; i < len; i++) y[i] = f->mask[nid][i] ? x[i] : 0.0f;
+}
+
+/* A second reader of every ReLU's input, doing nothing: the plan then neither fuses the ReLU into
+ * the batch norm or add before it nor runs it in place, so the hook sees its input and output. */
+static cnn_status pin_compile(plan *p, int nid) {
+    (void)p, (void)nid;
+    return CNN_OK;
+}
+
+static void pin_forward(plan *p, int nid) { (void)p, (void)nid; }
+
+static const op_def pin_op = {"relu_pin", pin_compile, pin_forward, NULL, NULL, NULL};
+
+static void pin_relu_inputs(graph *g) {
+    int n = g->nnodes;
+    for (int i = 0; i < n && graph_ok(g); i++)
+        if (strcmp(g->nodes[i].op->type, "relu") == 0) graph_add_node(g, &pin_op, "relu_pin", &g->nodes[i].in[0], 1, NULL);
+}
+
+static void relu_hook(plan *p, int nid, bool backward, void *ctx) {
+    if (!backward) freeze_relu(p, nid, ctx);
+}
+
 static void padding_hook(plan *p, int nid, bool backward, void *ctx) {
     node *n = &plan_graph(p)->nodes[nid];
     if (!backward) {
+        freeze_relu(p, nid, ctx);
         for (int i = 0; i < n->nout; i++) check_tensor_padding(p, n->out[i], false, n->op->type);
         return;
     }
@@ -167,6 +209,7 @@ int gradcheck(const char *name, gc_build build, void *ctx, gc_opts o) {
         int pn = graph_add_node(g, &probe_op, "probe", &y, 1, NULL);
         g->outputs[0].loss_node = pn;
     }
+    if (o.freeze_relus) pin_relu_inputs(g);
     plan *p = NULL;
     cnn_status st = graph_ok(g) ? plan_create(g, o.batch, PLAN_TRAIN, &p) : g->error;
     if (st) {
@@ -183,10 +226,13 @@ int gradcheck(const char *name, gc_build build, void *ctx, gc_opts o) {
         for (int i = 0; i < o.batch; i++) plan_labels(p)[i] = (int32_t)((i * 7 + 3) % k);
     }
     padding_errors = 0;
-    plan_set_hook(p, padding_hook, NULL);
+    relu_freeze freeze = {calloc(g->nnodes, sizeof(uint8_t *)), false};
+    plan_set_hook(p, padding_hook, o.freeze_relus ? &freeze : NULL);
     loss_at(p);
     CHECK_OK(plan_backward(p));
     plan_set_hook(p, NULL, NULL);
+    freeze.replay = true;
+    if (o.freeze_relus) plan_set_hook(p, relu_hook, &freeze);
     CHECK(padding_errors == 0, "%s: ops wrote non-zero padded channels", name);
     float *xv = malloc(sizeof(float) * nx), *gx = malloc(sizeof(float) * nx);
     memcpy(xv, plan_input(p), sizeof(float) * nx);
@@ -216,6 +262,8 @@ int gradcheck(const char *name, gc_build build, void *ctx, gc_opts o) {
         free(gp[i]);
     }
     free(gp);
+    for (int i = 0; i < g->nnodes; i++) free(freeze.mask[i]);
+    free(freeze.mask);
     free(xv);
     free(gx);
     plan_free(p);

@@ -3,7 +3,8 @@
  * tests/test_checkpoint_roundtrip.py to compare. Not a test by itself.
  *
  *   parity_run DIR [--out FILE] [--save-ckpt FILE] [--masks FILE]
- *       model settings from the metadata of DIR/batch.safetensors, weights from DIR/weights.safetensors
+ *       model settings from the metadata of DIR/batch.safetensors (regnets: "regulator" and
+ *       "regulated_stages" too, when present), weights from DIR/weights.safetensors
  *       (strict), results to FILE (default DIR/out.safetensors): logits, loss (the training loss, auxiliary
  *       heads included), main_loss, grad.<param>, stats.<buffer>, sgd_losses, final.<param>, eval_logits
  *       and eval_loss (evaluation plan), eval_logits.train_plan (evaluation pass of the training plan);
@@ -214,6 +215,9 @@ static cnn_status read_settings(const batch *b, settings *s) {
     if (st_meta(&b->f, "dropout_aux")) CNN_TRY(meta_number(&b->f, "dropout_aux", &dropout_aux));
     s->model.stochastic_depth = (float)sd;
     s->model.dropout_aux = (float)dropout_aux;
+    const char *reg = st_meta(&b->f, "regulator"), *stages = st_meta(&b->f, "regulated_stages");
+    if (reg) CNN_TRY(model_parse_regulator(reg, &s->model.regulator));
+    if (stages) CNN_TRY(model_parse_stages(stages, &s->model.regulated_stages));
     s->steps = (int)steps;
     optim_defaults(&s->sgd, OPT_SGD);
     s->sgd.lr = (float)lr;
