@@ -33,11 +33,11 @@ static int build_cifar(graph *g, int x, const model_cfg *cfg, int depth) {
 }
 
 /* torchvision's stem, conv 7×7/2 + max pool 3×3/2, divides the resolution by 4 before four stages
- * that divide it by 8 more: inputs under 64 pixels a side (32×32 CIFAR, 28×28 MNIST) would reach
+ * that divide it by 8 more: small inputs (model_small_input: 32×32 CIFAR, 28×28 MNIST) would reach
  * the last stage at 1×1 or less. They get a 3×3 stride-1 conv1 and no pooling instead (the usual
  * CIFAR ResNet-18), so 32×32 reaches the last stage at 4×4 and 28×28 at 4×4. */
 static int imagenet_stem(graph *g, int x, const model_cfg *cfg) {
-    if (cfg->in_h < 64 || cfg->in_w < 64) return nn_conv_bn(g, x, "conv1", "bn1", 64, 3, 1, true);
+    if (model_small_input(cfg)) return nn_conv_bn(g, x, "conv1", "bn1", 64, 3, 1, true);
     x = nn_conv_bn(g, x, "conv1", "bn1", 64, 7, 2, true);
     return op_maxpool(g, x, 3, 2, 1, false);
 }
