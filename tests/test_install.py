@@ -88,6 +88,8 @@ def main():
         r = run([os.path.join(user, "classify"), ckpt, *picks], env=run_env)
         check(r.returncode == 0, f"examples/classify: {r.stderr}")
         rc, out, err = cnn("predict", "--checkpoint", ckpt, "--json", *picks)
+        if not check(rc == 0, f"cnn predict on the API's checkpoint: {err[-500:]}"):
+            report("test_install")
         want = json.loads(out)
         blocks = r.stdout.split("gray image")[0].strip().split("\n")
         got, cur = [], None
