@@ -107,8 +107,11 @@ class BasicBlock(nn.Module):
             self.downsample = nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride, 0, bias=False), nn.BatchNorm2d(out_c))
         residual_tail(self, out_c, se_reduction, drop)
 
+    def branch(self, x):
+        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+
     def forward(self, x):
-        y = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        y = self.branch(x)
         if self.residual:
             y = apply_tail(self, y) + (self.downsample(x) if self.downsample is not None else x)
         return self.relu(y)
@@ -137,7 +140,7 @@ class PreActBlock(nn.Module):
         return apply_tail(self, y) + (self.downsample(a) if self.downsample is not None else x)
 
 
-class HighwayBlock(nn.Module):
+class HighwayBlock(BasicBlock):
     """The gated block of highway20 (src/nn/blocks.c nn_highway_block): F = BasicBlock's branch, carry = x or
     its conv + BN projection, T = sigmoid(gate(x)) with gate a 1×1 conv with bias (the block's stride), output
     ReLU(F·T + carry·(1 − T)). The gate has PyTorch's default conv init and its bias starts at GATE_BIAS."""
@@ -145,15 +148,7 @@ class HighwayBlock(nn.Module):
     GATE_BIAS = -1.0
 
     def __init__(self, in_c, out_c, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_c, out_c, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_c)
-        self.relu = nn.ReLU()
-        self.conv2 = nn.Conv2d(out_c, out_c, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_c)
-        self.downsample = None
-        if stride != 1 or in_c != out_c:
-            self.downsample = nn.Sequential(nn.Conv2d(in_c, out_c, 1, stride, 0, bias=False), nn.BatchNorm2d(out_c))
+        super().__init__(in_c, out_c, stride)
         self.gate = nn.Conv2d(in_c, out_c, 1, stride, 0, bias=True)
         self.reset_gate()
 
@@ -162,10 +157,9 @@ class HighwayBlock(nn.Module):
         nn.init.constant_(self.gate.bias, self.GATE_BIAS)
 
     def forward(self, x):
-        f = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
         carry = self.downsample(x) if self.downsample is not None else x
         t = torch.sigmoid(self.gate(x))
-        return self.relu(f * t + carry * (1 - t))
+        return self.relu(self.branch(x) * t + carry * (1 - t))
 
 
 def torchvision_init(model):
