@@ -113,6 +113,29 @@ def write_mnist_like(directory, train=512, test=256, size=28, seed=0):
         write_idx(directory, prefix, [image(k) for k in labels], labels, size=size)
 
 
+FASHION = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
+
+
+def write_fashion_subset(directory, train, test):
+    """The first `train` training and `test` test images of the real Fashion-MNIST (FASHION), copied as a
+    small IDX set in the same file names; fails the test with the reason when the package is missing."""
+    def read(prefix, n):
+        with gzip.open(os.path.join(FASHION, f"{prefix}-images-idx3-ubyte.gz")) as f:
+            magic, count, rows, cols = struct.unpack(">IIII", f.read(16))
+            pixels = f.read(n * rows * cols)
+        with gzip.open(os.path.join(FASHION, f"{prefix}-labels-idx1-ubyte.gz")) as f:
+            f.read(8)
+            labels = list(f.read(n))
+        if magic != 0x803 or (rows, cols) != (28, 28) or len(pixels) != n * 784 or len(labels) != n:
+            raise SystemExit(f"FAIL: {FASHION}/{prefix}: not Fashion-MNIST's IDX files")
+        return [pixels[i * 784:(i + 1) * 784] for i in range(n)], labels
+
+    if not os.path.exists(os.path.join(FASHION, "train-images-idx3-ubyte.gz")):
+        raise SystemExit(f"FAIL: {FASHION} is missing (Debian package dataset-fashion-mnist)")
+    for prefix, n in (("train", train), ("t10k", test)):
+        write_idx(directory, prefix, *read(prefix, n))
+
+
 def load_run(run, name="last.safetensors"):
     """A run's checkpoint: (tensor name -> raw bytes, the metadata's "train" member)."""
     import safetensors_io  # imports torch: only for the tests that compare runs

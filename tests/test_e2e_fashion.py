@@ -7,9 +7,7 @@ import os
 import re
 import tempfile
 
-from cnntest import check, cnn, report
-
-DATA = "/usr/share/datasets/fashion-mnist"
+from cnntest import FASHION as DATA, check, cnn, report
 
 
 def main():

@@ -1,16 +1,15 @@
-"""test_zoo_train.py — every zoo family trains from the command line: the smallest member of each on a small
-learnable IDX set (cnntest.write_mnist_like: 1×28×28, so the small-input rules apply; class k is a bright square
-at one of ten places), 2 epochs of batch 16 with Adam; the training loss of epoch 2 must be below epoch 1's, every
-loss finite. (That each model computes what PyTorch computes, gradients and SGD steps included, is
-test_parity_zoo's job; this one checks that training runs end to end and learns. VGG is left out: its
-130 M parameters make each checkpoint 0.5 GB, and its path through the trainer is the same.) A training step
-per image of GoogLeNet at 28×28 takes about 13 times resnet20's (11 times its multiply-accumulates), of
-EfficientNet-B0 and GhostNet several times (many small layers; 5×5 depthwise convolutions, docs/design.md), so
-these three train on SMALL images (2 steps per epoch). Where training and evaluation run different networks,
-the checkpoint must record the settings (resnet20's --stochastic-depth 0.5, EfficientNet-B0's default 0.2),
-and `cnn eval` rebuilds the evaluation network and gets the training's own validation top-1 and loss:
-resnet20's without drop path, GoogLeNet's without the auxiliary heads that trained with it (an
-evaluation-only graph, which loads the heads' parameters but runs no op of theirs)."""
+"""test_zoo_train.py — every zoo family trains from the command line on real Fashion-MNIST: one member of
+each (resnet50 for the bottleneck blocks; the basic block trains in resnet20 and its variants) on the first 256
+training images (1×28×28, so the small-input rules apply; validation on the first 64 test images), 2 epochs of batch 16 with Adam at 1e-3; the training loss of epoch 2 must be below epoch 1's, every
+loss finite. Measured over seeds 1–5, the smallest fall is GoogLeNet's 0.77 and EfficientNet-B0's 0.5 (with 128
+images they fell by as little as 0.15: hence 256). (That each model computes what PyTorch computes, gradients
+and SGD steps included, is test_parity_zoo's job; this one checks that training runs end to end and learns. VGG
+is left out: its 130 M parameters make each checkpoint 0.5 GB, and its path through the trainer is the same.)
+Where training and evaluation run different networks, the checkpoint must record the settings (resnet20's
+--stochastic-depth 0.5, EfficientNet-B0's default 0.2), and `cnn eval` rebuilds the evaluation network and gets
+the training's own validation top-1 and loss: resnet20's without drop path, GoogLeNet's without the auxiliary
+heads that trained with it (an evaluation-only graph, which loads the heads' parameters but runs no op of theirs).
+ZOO_TRAIN_SEED=N picks the seed (default 1)."""
 import csv
 import json
 import math
@@ -18,29 +17,31 @@ import os
 import tempfile
 import time
 
-from cnntest import check, cnn, report, write_mnist_like
+from cnntest import check, cnn, report, write_fashion_subset
 import safetensors_io
 
-TRAIN, SMALL, TEST = 128, 32, 32
-# (model, extra options, training images, the checkpoint's metadata to check, whether `cnn eval` checks it)
+TRAIN, TEST = 256, 64
+SEED = int(os.environ.get("ZOO_TRAIN_SEED", "1"))
+# (model, extra options, the checkpoint's metadata to check, whether `cnn eval` checks it)
 CASES = [
-    ("resnet18", [], TRAIN, {}, False),
-    ("preact_resnet20", [], TRAIN, {}, False),
-    ("se_resnet20", [], TRAIN, {}, False),
-    ("highway20", [], TRAIN, {}, False),
-    ("resnet20", ["--stochastic-depth", "0.5"], TRAIN, {"stochastic_depth": 0.5}, True),
-    ("googlenet", [], SMALL, {}, True),
-    ("efficientnet_b0", [], SMALL, {"stochastic_depth": 0.2}, False),
-    ("ghostnet", [], SMALL, {}, False),
+    ("resnet50", [], {}, False),
+    ("preact_resnet20", [], {}, False),
+    ("se_resnet20", [], {}, False),
+    ("highway20", [], {}, False),
+    ("resnet20", ["--stochastic-depth", "0.5"], {"stochastic_depth": 0.5}, True),
+    ("googlenet", [], {}, True),
+    ("efficientnet_b0", [], {"stochastic_depth": 0.2}, False),
+    ("ghostnet", [], {}, False),
+    ("ghost_resnet56", [], {}, False),
 ]
 
 
-def train(model, extra, images, data, runs):
+def train(model, extra, data, runs):
     out = os.path.join(runs, model)
     t0 = time.time()
-    rc, stdout, err = cnn("train", "--model", model, "--dataset", "fashion-mnist", "--data", data, "--limit", images,
+    rc, stdout, err = cnn("train", "--model", model, "--dataset", "fashion-mnist", "--data", data, "--limit", TRAIN,
                           "--epochs", 2, "--batch-size", 16, "--optimizer", "adam", "--lr", 1e-3,
-                          "--schedule", "constant", "--out", out, *extra)
+                          "--schedule", "constant", "--seed", SEED, "--out", out, *extra)
     if not check(rc == 0, f"{model}: cnn train exited with {rc}: {err.strip()}"):
         return None
     rows = list(csv.DictReader(open(os.path.join(out, "metrics.csv"))))
@@ -72,9 +73,9 @@ def check_checkpoint(model, run, last_row, data, want, evaluate):
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
-        write_mnist_like(data, train=TRAIN, test=TEST)
-        for model, extra, images, metadata, evaluate in CASES:
-            result = train(model, extra, images, data, tmp)
+        write_fashion_subset(data, train=TRAIN, test=TEST)
+        for model, extra, metadata, evaluate in CASES:
+            result = train(model, extra, data, tmp)
             if result:
                 check_checkpoint(model, *result, data, metadata, evaluate)
     report("test_zoo_train")
