@@ -109,8 +109,10 @@ int main(void) {
     gradcheck("conv 5x5 pad 2", b_conv, &k5, small);
     conv_cfg c24 = {24, 3, 1, 1, 1, 1, true, INIT_UNIFORM_FAN_IN};
     gc_opts map2 = {.batch = 2, .c = 16, .h = 2, .w = 2}, map1 = {.batch = 3, .c = 16, .h = 1, .w = 1};
-    gradcheck("conv 3x3 on a 2x2 map (plain GEMM backward weights)", b_conv, &c24, map2);
-    gradcheck("conv 3x3 on a 1x1 map (plain GEMM backward weights)", b_conv, &c24, map1);
+    gradcheck("conv 3x3 on a 2x2 map (conv_bwd_weights_gemm)", b_conv, &c24, map2);
+    gradcheck("conv 3x3 on a 1x1 map (conv_bwd_weights_gemm)", b_conv, &c24, map1);
+    conv_cfg c24d = {24, 3, 1, 2, 2, 1, false, INIT_UNIFORM_FAN_IN};
+    gradcheck("conv 3x3 dilation 2 pad 2 on a 2x2 map (conv_bwd_weights_gemm)", b_conv, &c24d, map2);
     gc_opts mono = {.batch = 2, .c = 1, .h = 9, .w = 8};
     gradcheck("conv 5x5 on 1 channel (blocked copy for backward weights)", b_conv, &k5, mono);
     gradcheck("batchnorm (training), 12 channels", b_bn, NULL, small);
