@@ -8,22 +8,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 #include "core/error.h"
-
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_NO_JPEG /* libjpeg-turbo decodes JPEG */
-#define STBI_NO_HDR
-#define STBI_NO_LINEAR
-#define STBI_NO_PSD
-#define STBI_NO_PIC
-#define STBI_MAX_DIMENSIONS (1 << 16)
-/* stb declares per-thread variants it does not define: GCC reports that at the end of the file */
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#include <stb_image.h>
-#pragma GCC diagnostic pop
+#include "data/stb.h"
 
 static int is_jpeg(const uint8_t *d, size_t n) { return n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff; }
 
@@ -250,9 +235,9 @@ cnn_status image_probe(const uint8_t *data, size_t n, const char *path, image_in
         if (n > INT32_MAX) return cnn_fail(CNN_ERR_FORMAT, "%s: file of %zu bytes is too large", path, n);
         if (n >= 2 && data[0] == 'P' && (data[1] == '5' || data[1] == '6')) CNN_TRY(pnm_check(data, n, path));
         int comp;
-        if (!stbi_info_from_memory(data, (int)n, &info->w, &info->h, &comp))
+        if (!stb_info(data, n, &info->w, &info->h, &comp))
             return cnn_fail(CNN_ERR_FORMAT, "%s: not an image cnn.c can read (JPEG, PNG, BMP, PPM/PGM, TGA, GIF): %s",
-                            path, stbi_failure_reason());
+                            path, stb_failure_reason());
     }
     if (info->w <= 0 || info->h <= 0 || (double)info->w * info->h > IMAGE_MAX_PIXELS)
         return cnn_fail(CNN_ERR_FORMAT, "%s: image of %dx%d pixels (at most %d pixels are accepted)", path, info->w,
@@ -283,8 +268,8 @@ static void from_stb(const uint8_t *in, int comp, size_t npx, uint8_t *out, int 
    buffer (Debian's 2022-09 stb_image, found by fuzz/fuzz_image.c): it is asked for none. */
 static cnn_status stb_run(const uint8_t *data, size_t n, const char *path, int channels, image_region *r) {
     int w, h, comp;
-    uint8_t *px = stbi_load_from_memory(data, (int)n, &w, &h, &comp, 0);
-    if (!px) return cnn_fail(CNN_ERR_FORMAT, "%s: cannot decode: %s", path, stbi_failure_reason());
+    uint8_t *px = stb_load(data, n, &w, &h, &comp);
+    if (!px) return cnn_fail(CNN_ERR_FORMAT, "%s: cannot decode: %s", path, stb_failure_reason());
     if (comp < 1 || comp > 4) {
         free(px);
         return cnn_fail(CNN_ERR_FORMAT, "%s: %d channels per pixel (1 to 4 expected)", path, comp);
