@@ -147,6 +147,11 @@ def folder_cases(tmp):
     from PIL import Image
     Image.open(jpg).save(os.path.join(tmp, "whole.jpg"))
     open(cut, "wb").write(open(os.path.join(tmp, "whole.jpg"), "rb").read()[:400])
+    png = bytearray(open(jpg, "rb").read())
+    idat = png.index(b"IDAT") - 4
+    png[idat:idat + 4] = (0x7FFFFFFF).to_bytes(4, "big")  # stb_image would allocate that before reading
+    huge = os.path.join(tmp, "huge-chunk.png")
+    open(huge, "wb").write(png)
     return [
         ("folder: data directory missing", train + [os.path.join(tmp, "nowhere")]),
         ("folder: train/ without class directories", train + [folder_dir(tmp, "f1", change=lambda d: [
@@ -157,6 +162,7 @@ def folder_cases(tmp):
         ("folder: more than half of the images unreadable", train + [folder_dir(tmp, "f4", 8, mostly_bad)]),
         ("predict: a text file named .jpg", ["predict", "--checkpoint", ckpt, text]),
         ("predict: a JPEG cut short", ["predict", "--checkpoint", ckpt, cut]),
+        ("predict: a PNG whose IDAT chunk claims 2 GB", ["predict", "--checkpoint", ckpt, huge]),
         ("predict: image missing", ["predict", "--checkpoint", ckpt, os.path.join(tmp, "nowhere.png")]),
     ]
 

@@ -223,6 +223,23 @@ static cnn_status pnm_check(const uint8_t *d, size_t n, const char *path) {
     return CNN_OK;
 }
 
+/* ---- PNG chunk lengths, read before stb_image sees them ---- */
+
+/* stb_image 2022-09 grows its buffer to an IDAT chunk's claimed length (up to 2 GB) before it checks
+   that the bytes are there (found by fuzz_image): every chunk up to IEND must fit in the file. */
+static cnn_status png_check(const uint8_t *d, size_t n, const char *path) {
+    size_t pos = 8;
+    while (pos + 12 <= n) {
+        uint32_t len = (uint32_t)d[pos] << 24 | (uint32_t)d[pos + 1] << 16 | (uint32_t)d[pos + 2] << 8 | d[pos + 3];
+        if (len > n - pos - 12)
+            return cnn_fail(CNN_ERR_FORMAT, "%s: PNG chunk '%.4s' of %u bytes at offset %zu, but only %zu bytes follow: "
+                            "truncated or corrupt", path, (const char *)d + pos + 4, len, pos, n - pos - 12);
+        if (!memcmp(d + pos + 4, "IEND", 4)) return CNN_OK;
+        pos += 12 + (size_t)len;
+    }
+    return cnn_fail(CNN_ERR_FORMAT, "%s: PNG without its IEND chunk: truncated", path);
+}
+
 /* ---- everything else: stb_image ---- */
 
 cnn_status image_probe(const uint8_t *data, size_t n, const char *path, image_info *info) {
@@ -234,6 +251,7 @@ cnn_status image_probe(const uint8_t *data, size_t n, const char *path, image_in
         if (kind) return cnn_fail(CNN_ERR_FORMAT, "%s: %s images are not supported (JPEG, PNG, BMP, PPM/PGM, TGA and GIF are)", path, kind);
         if (n > INT32_MAX) return cnn_fail(CNN_ERR_FORMAT, "%s: file of %zu bytes is too large", path, n);
         if (n >= 2 && data[0] == 'P' && (data[1] == '5' || data[1] == '6')) CNN_TRY(pnm_check(data, n, path));
+        if (n >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) CNN_TRY(png_check(data, n, path));
         int comp;
         if (!stb_info(data, n, &info->w, &info->h, &comp))
             return cnn_fail(CNN_ERR_FORMAT, "%s: not an image cnn.c can read (JPEG, PNG, BMP, PPM/PGM, TGA, GIF): %s",
