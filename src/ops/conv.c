@@ -42,7 +42,6 @@ typedef struct conv_state {
     adapter bw_src, bw_ddst;              /* backward weights: input, output gradient -> its layouts */
     struct {                              /* conv_bwd_weights_gemm: buffers (-1 when oneDNN's primitive runs) */
         int dy, cols;                     /* output gradient oc × (n·oh·ow); input patches (n·oh·ow) × (ic·k·k) */
-        int n, ic, ih, iw, oc, oh, ow;
     } gemm;
 } conv_state;
 
@@ -203,11 +202,9 @@ static bool own_gemm_pays(const conv_attr *a, const_dnnl_primitive_desc_t pd, co
 static cnn_status compile_bwd_weights_gemm(plan *p, int nid, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst) {
     conv_state *s = plan_state(p, nid);
     const conv_attr *a = plan_graph(p)->nodes[nid].attr;
-    s->gemm.n = (int)src->dims[0], s->gemm.ic = (int)src->dims[1], s->gemm.ih = (int)src->dims[2], s->gemm.iw = (int)src->dims[3];
-    s->gemm.oc = (int)dst->dims[1], s->gemm.oh = (int)dst->dims[2], s->gemm.ow = (int)dst->dims[3];
-    size_t positions = (size_t)s->gemm.n * s->gemm.oh * s->gemm.ow;
-    s->gemm.dy = plan_request(p, nid, LIFE_BWD, NULL, sizeof(float) * s->gemm.oc * positions);
-    s->gemm.cols = plan_request(p, nid, LIFE_BWD, NULL, sizeof(float) * s->gemm.ic * a->cfg.k * a->cfg.k * positions);
+    size_t positions = (size_t)dst->dims[0] * dst->dims[2] * dst->dims[3];
+    s->gemm.dy = plan_request(p, nid, LIFE_BWD, NULL, sizeof(float) * dst->dims[1] * positions);
+    s->gemm.cols = plan_request(p, nid, LIFE_BWD, NULL, sizeof(float) * src->dims[1] * a->cfg.k * a->cfg.k * positions);
     if (s->gemm.dy < 0 || s->gemm.cols < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     return CNN_OK;
 }
@@ -217,9 +214,11 @@ static cnn_status compile_bwd_weights_gemm(plan *p, int nid, const dnnl_memory_d
  * x and dy in plain nchw, dW in oihw. */
 static void conv_bwd_weights_gemm(plan *p, int nid, const float *x, const float *dy, float *dw, float *db) {
     const conv_state *s = plan_state(p, nid);
-    const conv_cfg *c = &((const conv_attr *)plan_graph(p)->nodes[nid].attr)->cfg;
-    const int n = s->gemm.n, ic = s->gemm.ic, ih = s->gemm.ih, iw = s->gemm.iw;
-    const int oc = s->gemm.oc, oh = s->gemm.oh, ow = s->gemm.ow, k = c->k, area = oh * ow;
+    const node *nd = &plan_graph(p)->nodes[nid];
+    const conv_cfg *c = &((const conv_attr *)nd->attr)->cfg;
+    const dnnl_dim_t *xd = plan_md(p, nd->in[0])->dims, *yd = plan_md(p, nd->out[0])->dims;
+    const int n = (int)xd[0], ic = (int)xd[1], ih = (int)xd[2], iw = (int)xd[3];
+    const int oc = (int)yd[1], oh = (int)yd[2], ow = (int)yd[3], k = c->k, area = oh * ow;
     const int64_t positions = (int64_t)n * area, taps = (int64_t)ic * k * k;
     float *dym = plan_buf(p, s->gemm.dy), *cols = plan_buf(p, s->gemm.cols);
 #pragma omp parallel for collapse(2)
