@@ -152,6 +152,9 @@ def folder_cases(tmp):
     png[idat:idat + 4] = (0x7FFFFFFF).to_bytes(4, "big")  # stb_image would allocate that before reading
     huge = os.path.join(tmp, "huge-chunk.png")
     open(huge, "wb").write(png)
+    png[idat + 4:idat + 8] = b"\x1b[2J"  # a terminal's clear-screen sequence as the chunk type: not echoed
+    escape = os.path.join(tmp, "escape-chunk.png")
+    open(escape, "wb").write(png)
     return [
         ("folder: data directory missing", train + [os.path.join(tmp, "nowhere")]),
         ("folder: train/ without class directories", train + [folder_dir(tmp, "f1", change=lambda d: [
@@ -163,6 +166,7 @@ def folder_cases(tmp):
         ("predict: a text file named .jpg", ["predict", "--checkpoint", ckpt, text]),
         ("predict: a JPEG cut short", ["predict", "--checkpoint", ckpt, cut]),
         ("predict: a PNG whose IDAT chunk claims 2 GB", ["predict", "--checkpoint", ckpt, huge]),
+        ("predict: a PNG chunk of 2 GB whose type is an escape sequence", ["predict", "--checkpoint", ckpt, escape]),
         ("predict: image missing", ["predict", "--checkpoint", ckpt, os.path.join(tmp, "nowhere.png")]),
     ]
 

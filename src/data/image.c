@@ -231,9 +231,15 @@ static cnn_status png_check(const uint8_t *d, size_t n, const char *path) {
     size_t pos = 8;
     while (pos + 12 <= n) {
         uint32_t len = (uint32_t)d[pos] << 24 | (uint32_t)d[pos + 1] << 16 | (uint32_t)d[pos + 2] << 8 | d[pos + 3];
-        if (len > n - pos - 12)
-            return cnn_fail(CNN_ERR_FORMAT, "%s: PNG chunk '%.4s' of %u bytes at offset %zu, but only %zu bytes follow: "
-                            "truncated or corrupt", path, (const char *)d + pos + 4, len, pos, n - pos - 12);
+        if (len > n - pos - 12) {
+            char type[5] = {0}; /* chunk types are 4 ASCII letters; anything else is shown as '?' */
+            for (int i = 0; i < 4; i++) {
+                uint8_t c = d[pos + 4 + i];
+                type[i] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? (char)c : '?';
+            }
+            return cnn_fail(CNN_ERR_FORMAT, "%s: PNG chunk '%s' of %u bytes at offset %zu, but only %zu bytes follow: "
+                            "truncated or corrupt", path, type, len, pos, n - pos - 12);
+        }
         if (!memcmp(d + pos + 4, "IEND", 4)) return CNN_OK;
         pos += 12 + (size_t)len;
     }
