@@ -113,6 +113,9 @@ int main(void) {
     gradcheck("conv 3x3 on a 1x1 map (conv_bwd_weights_gemm)", b_conv, &c24, map1);
     conv_cfg c24d = {24, 3, 1, 2, 2, 1, false, INIT_UNIFORM_FAN_IN};
     gradcheck("conv 3x3 dilation 2 pad 2 on a 2x2 map (conv_bwd_weights_gemm)", b_conv, &c24d, map2);
+    conv_cfg c20 = {20, 3, 1, 1, 1, 1, true, INIT_UNIFORM_FAN_IN};
+    gc_opts map4 = {.batch = 2, .c = 12, .h = 4, .w = 4};
+    gradcheck("conv 3x3 on a 4x4 map, 12 -> 20 channels in padded blocks (conv_bwd_weights_gemm)", b_conv, &c20, map4);
     gc_opts mono = {.batch = 2, .c = 1, .h = 9, .w = 8};
     gradcheck("conv 5x5 on 1 channel (blocked copy for backward weights)", b_conv, &k5, mono);
     gradcheck("batchnorm (training), 12 channels", b_bn, NULL, small);

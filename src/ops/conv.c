@@ -6,7 +6,9 @@
  * 3×3 convolutions on maps of 2×2 or less (VGG and ResNet's last stages on small inputs), a blocked
  * input for the backward weights of first layers whose channel count the plain-input kernel refuses.
  * Where oneDNN's only kernel for the backward weights is its GEMM one, which multiplies per image (a
- * product of depth OH·OW, 4 on a 2×2 map), conv_bwd_weights_gemm does one GEMM over the whole batch.
+ * product of depth OH·OW, 4 on a 2×2 map), and where its blocked kernel parallelizes poorly (3×3 and
+ * larger kernels on output maps of 8×8 or less), conv_bwd_weights_gemm does one GEMM over the whole
+ * batch, reading the input and the output gradient in their blocked layout.
  * In evaluation plans a convolution absorbs the batch norm after it (folded into its weights and
  * bias, refolded when parameters change) and then a ReLU (a post-op). A recurrent cell's steps share
  * one weight tensor (op_conv2d_shared), and a step may read a window of it. */
@@ -190,15 +192,38 @@ static float *mem_ptr(dnnl_memory_t m) {
     return ptr;
 }
 
-/* oneDNN's GEMM kernel for the backward weights of an ungrouped convolution: ours does the same
- * product in one GEMM of depth N·OH·OW instead of N of depth OH·OW (3× faster on ResNet-18's 2×2 maps),
- * as long as its patch matrix stays small (it does on the small maps that lead oneDNN there). */
-static bool own_gemm_pays(const conv_attr *a, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *dst) {
-    double patches = (double)dst->dims[0] * dst->dims[2] * dst->dims[3] * a->in_c * a->cfg.k * a->cfg.k;
-    return a->cfg.groups == 1 && strstr(be_impl(pd), "gemm") != NULL && patches * sizeof(float) <= 64e6;
+/* An activation layout as conv_bwd_weights_gemm reads it: element (i, c, y, x) at
+ * i·n + (c / block)·c + y·h + x·w + c % block (plain nchw: block 1; oneDNN's nChw8c: block 8). */
+typedef struct act_layout {
+    int64_t n, c, h, w;
+    int block;
+} act_layout;
+
+static bool act_layout_of(const dnnl_memory_desc_t *md, act_layout *l) {
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    if (md->format_kind != dnnl_blocked || md->ndims != 4 || md->offset0 != 0 || b->inner_nblks > 1 ||
+        (b->inner_nblks == 1 && b->inner_idxs[0] != 1))
+        return false;
+    *l = (act_layout){b->strides[0], b->strides[1], b->strides[2], b->strides[3], b->inner_nblks ? (int)b->inner_blks[0] : 1};
+    return true;
 }
 
-/* Buffers of conv_bwd_weights_gemm; src and dst are the plain nchw layouts choose_bwd_weights chose. */
+/* Output maps up to this area (8×8) take conv_bwd_weights_gemm for their 3×3 (and larger) kernels:
+ * oneDNN's blocked backward-weights kernel parallelizes poorly on them (measured in docs/design.md). */
+#define GEMM_BW_MAX_AREA 64
+
+/* The backward weights of an ungrouped convolution as one GEMM of depth N·OH·OW (conv_bwd_weights_gemm)
+ * where oneDNN's own kernels are slow: its GEMM kernel (3×3 on maps of 2×2 or less), which multiplies
+ * image by image, and its blocked kernel on small maps; as long as the patch matrix stays small. */
+static bool own_gemm_pays(const conv_attr *a, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *src,
+                          const dnnl_memory_desc_t *dst) {
+    act_layout l;
+    double patches = (double)dst->dims[0] * dst->dims[2] * dst->dims[3] * a->in_c * a->cfg.k * a->cfg.k;
+    bool slow = strstr(be_impl(pd), "gemm") != NULL || (a->cfg.k > 1 && dst->dims[2] * dst->dims[3] <= GEMM_BW_MAX_AREA);
+    return a->cfg.groups == 1 && slow && patches * sizeof(float) <= 64e6 && act_layout_of(src, &l) && act_layout_of(dst, &l);
+}
+
+/* Buffers of conv_bwd_weights_gemm, which reads the input and the output gradient in the forward's layouts. */
 static cnn_status compile_bwd_weights_gemm(plan *p, int nid, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst) {
     conv_state *s = plan_state(p, nid);
     const conv_attr *a = plan_graph(p)->nodes[nid].attr;
@@ -209,10 +234,30 @@ static cnn_status compile_bwd_weights_gemm(plan *p, int nid, const dnnl_memory_d
     return CNN_OK;
 }
 
-/* dW[oc][ic,kh,kw] = Σ over images and output positions of dy[oc] · x at the tap (kh, kw), as one
- * GEMM: dy (oc × P) times the patches (P × ic·k·k), P = n·oh·ow; db[oc] = Σ dy[oc].
- * x and dy in plain nchw, dW in oihw. */
-static void conv_bwd_weights_gemm(plan *p, int nid, const float *x, const float *dy, float *dw, float *db) {
+/* The channels [0, count) of one position of an activation (p points at channel 0) into out. */
+static void gather_channels(const float *p, const act_layout *l, int count, float *out) {
+    if (l->block == 8 && count % 8 == 0) { /* the usual case, in whole vectors */
+        for (int c0 = 0; c0 < count; c0 += 8, p += l->c) memcpy(out + c0, p, 8 * sizeof(float));
+        return;
+    }
+    for (int c0 = 0; c0 < count; c0 += l->block, p += l->c) {
+        const int m = count - c0 < l->block ? count - c0 : l->block;
+        for (int j = 0; j < m; j++) out[c0 + j] = p[j];
+    }
+}
+
+static act_layout layout_of_mem(dnnl_memory_t m) {
+    const dnnl_memory_desc_t *md;
+    dnnl_memory_get_memory_desc(m, &md);
+    act_layout l;
+    act_layout_of(md, &l); /* own_gemm_pays checked it */
+    return l;
+}
+
+/* dW[oc][kh,kw,ic] = Σ over images and output positions of dy[oc] · x at the tap (kh, kw), as one
+ * GEMM: dy (oc × P) times the patches (P × k·k·ic), P = n·oh·ow; db[oc] = Σ dy[oc].
+ * x and dy in any act_layout, dW in ohwi. */
+static void conv_bwd_weights_gemm(plan *p, int nid, dnnl_memory_t xm, dnnl_memory_t dym, float *dw, float *db) {
     const conv_state *s = plan_state(p, nid);
     const node *nd = &plan_graph(p)->nodes[nid];
     const conv_cfg *c = &((const conv_attr *)nd->attr)->cfg;
@@ -220,31 +265,36 @@ static void conv_bwd_weights_gemm(plan *p, int nid, const float *x, const float 
     const int n = (int)xd[0], ic = (int)xd[1], ih = (int)xd[2], iw = (int)xd[3];
     const int oc = (int)yd[1], oh = (int)yd[2], ow = (int)yd[3], k = c->k, area = oh * ow;
     const int64_t positions = (int64_t)n * area, taps = (int64_t)ic * k * k;
-    float *dym = plan_buf(p, s->gemm.dy), *cols = plan_buf(p, s->gemm.cols);
+    const act_layout xl = layout_of_mem(xm), yl = layout_of_mem(dym);
+    const float *x = mem_ptr(xm), *dy = mem_ptr(dym);
+    float *dyt = plan_buf(p, s->gemm.dy), *cols = plan_buf(p, s->gemm.cols);
 #pragma omp parallel for collapse(2)
     for (int o = 0; o < oc; o++)
-        for (int i = 0; i < n; i++) memcpy(dym + o * positions + (int64_t)i * area, dy + ((int64_t)i * oc + o) * area, sizeof(float) * area);
+        for (int i = 0; i < n; i++) {
+            const float *from = dy + i * yl.n + o / yl.block * yl.c + o % yl.block;
+            float *to = dyt + o * positions + (int64_t)i * area;
+            for (int y = 0; y < oh; y++)
+                for (int xo = 0; xo < ow; xo++) *to++ = from[y * yl.h + xo * yl.w];
+        }
 #pragma omp parallel for
     for (int64_t q = 0; q < positions; q++) {
         const int i = (int)(q / area), y = (int)(q % area / ow), xo = (int)(q % ow);
         float *row = cols + q * taps;
-        for (int ci = 0; ci < ic; ci++) {
-            const float *plane = x + ((int64_t)i * ic + ci) * ih * iw;
-            for (int kh = 0; kh < k; kh++) {
-                const int yy = y * c->stride - c->pad + kh * c->dilation;
-                for (int kw = 0; kw < k; kw++) {
-                    const int xx = xo * c->stride - c->pad + kw * c->dilation;
-                    *row++ = yy >= 0 && yy < ih && xx >= 0 && xx < iw ? plane[yy * iw + xx] : 0.0f;
-                }
+        for (int kh = 0; kh < k; kh++) {
+            const int yy = y * c->stride - c->pad + kh * c->dilation;
+            for (int kw = 0; kw < k; kw++, row += ic) {
+                const int xx = xo * c->stride - c->pad + kw * c->dilation;
+                if (yy >= 0 && yy < ih && xx >= 0 && xx < iw) gather_channels(x + i * xl.n + yy * xl.h + xx * xl.w, &xl, ic, row);
+                else memset(row, 0, sizeof(float) * ic);
             }
         }
     }
-    dnnl_sgemm('N', 'N', oc, taps, positions, 1.0f, dym, positions, cols, taps, 0.0f, dw, taps);
+    dnnl_sgemm('N', 'N', oc, taps, positions, 1.0f, dyt, positions, cols, taps, 0.0f, dw, taps);
     if (db)
 #pragma omp parallel for
         for (int o = 0; o < oc; o++) {
             double sum = 0;
-            for (int64_t q = 0; q < positions; q++) sum += dym[o * positions + q];
+            for (int64_t q = 0; q < positions; q++) sum += dyt[o * positions + q];
             db[o] = (float)sum;
         }
 }
@@ -281,10 +331,17 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
     plan_keep_input(p, nid, 0);
     dnnl_memory_desc_t wsrc = *src, wdst = *dst;
     st = choose_bwd_weights(g, &wsrc, &wdst, fpd, &pd);
-    if (!st && own_gemm_pays(n->attr, pd, &wdst)) st = compile_bwd_weights_gemm(p, nid, &wsrc, &wdst);
-    else if (!st) s->bwd_weights = plan_prim(p, pd, &st);
-    if (!st && s->gemm.cols >= 0) st = use_param(p, nid, 0, &g->w_plain, true, &s->dw_view);
-    else if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), true, &s->dw_view);
+    if (!st && own_gemm_pays(n->attr, pd, src, dst)) {
+        wsrc = *src; /* conv_bwd_weights_gemm reads the forward's layouts as they are */
+        wdst = *dst;
+        st = compile_bwd_weights_gemm(p, nid, &wsrc, &wdst);
+        dnnl_memory_desc_t ohwi;
+        dnnl_memory_desc_init_by_tag(&ohwi, 4, g->w_plain.dims, dnnl_f32, dnnl_ohwi);
+        if (!st) st = use_param(p, nid, 0, &ohwi, true, &s->dw_view);
+    } else if (!st) {
+        s->bwd_weights = plan_prim(p, pd, &st);
+        if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), true, &s->dw_view);
+    }
     if (!st && g->bias) st = use_param(p, nid, 1, &g->b, true, &s->db_view);
     if (!st) st = adapter_make(p, nid, tsrc, &wsrc, true, LIFE_BWD, &s->bw_src);
     if (!st) st = adapter_make(p, nid, dst, &wdst, true, LIFE_BWD, &s->bw_ddst); /* from dy as bwd data reads it */
@@ -412,7 +469,7 @@ static void conv_backward(plan *p, int nid) {
     int na = 3;
     if (n->nparams > 1) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, plan_param_grad_begin(p, nid, 1, s->db_view)};
     if (s->gemm.cols >= 0)
-        conv_bwd_weights_gemm(p, nid, mem_ptr(args[0].memory), mem_ptr(args[1].memory), mem_ptr(args[2].memory),
+        conv_bwd_weights_gemm(p, nid, args[0].memory, args[1].memory, mem_ptr(args[2].memory),
                               na > 3 ? mem_ptr(args[3].memory) : NULL);
     else
         plan_run(p, s->bwd_weights, na, args);
