@@ -116,6 +116,10 @@ int main(void) {
     conv_cfg c20 = {20, 3, 1, 1, 1, 1, true, INIT_UNIFORM_FAN_IN};
     gc_opts map4 = {.batch = 2, .c = 12, .h = 4, .w = 4};
     gradcheck("conv 3x3 on a 4x4 map, 12 -> 20 channels in padded blocks (conv_bwd_weights_gemm)", b_conv, &c20, map4);
+    conv_cfg dw5 = {16, 5, 1, 2, 1, 16, false, INIT_UNIFORM_FAN_IN}, dw5s2 = {12, 5, 2, 2, 1, 12, true, INIT_UNIFORM_FAN_IN};
+    gc_opts c12 = {.batch = 2, .c = 12, .h = 7, .w = 6};
+    gradcheck("conv depthwise 5x5 pad 2 (conv_bwd_weights_depthwise)", b_conv, &dw5, wide);
+    gradcheck("conv depthwise 5x5 stride 2, bias, 12 channels in padded blocks (conv_bwd_weights_depthwise)", b_conv, &dw5s2, c12);
     gc_opts mono = {.batch = 2, .c = 1, .h = 9, .w = 8};
     gradcheck("conv 5x5 on 1 channel (blocked copy for backward weights)", b_conv, &k5, mono);
     gradcheck("batchnorm (training), 12 channels", b_bn, NULL, small);

@@ -8,7 +8,8 @@
  * Where oneDNN's only kernel for the backward weights is its GEMM one, which multiplies per image (a
  * product of depth OH·OW, 4 on a 2×2 map), and where its blocked kernel parallelizes poorly (3×3 and
  * larger kernels on output maps of 8×8 or less), conv_bwd_weights_gemm does one GEMM over the whole
- * batch, reading the input and the output gradient in their blocked layout.
+ * batch, reading the input and the output gradient in their blocked layout; depthwise convolutions that
+ * oneDNN would give its GEMM kernel (5×5) get conv_bwd_weights_depthwise.
  * In evaluation plans a convolution absorbs the batch norm after it (folded into its weights and
  * bias, refolded when parameters change) and then a ReLU (a post-op). A recurrent cell's steps share
  * one weight tensor (op_conv2d_shared), and a step may read a window of it. */
@@ -45,6 +46,7 @@ typedef struct conv_state {
     struct {                              /* conv_bwd_weights_gemm: buffers (-1 when oneDNN's primitive runs) */
         int dy, cols;                     /* output gradient oc × (n·oh·ow); input patches (n·oh·ow) × (ic·k·k) */
     } gemm;
+    bool depthwise;                       /* backward weights by conv_bwd_weights_depthwise */
 } conv_state;
 
 static int out_size(int in, int k, int stride, int pad, int dil) {
@@ -299,6 +301,68 @@ static void conv_bwd_weights_gemm(plan *p, int nid, dnnl_memory_t xm, dnnl_memor
         }
 }
 
+/* oneDNN runs the backward weights of depthwise convolutions other than 3×3 (EfficientNet's and
+ * GhostNet's 5×5) on its GEMM kernel, slowly (~25 ms for a 5×5 on 240 channels of 12×12, batch 16):
+ * conv_bwd_weights_depthwise computes them directly. */
+static bool own_depthwise_pays(const conv_attr *a, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *src,
+                               const dnnl_memory_desc_t *dst) {
+    act_layout ls, ld;
+    return a->cfg.groups == a->in_c && a->cfg.out_c == a->in_c && strstr(be_impl(pd), "gemm") != NULL &&
+           act_layout_of(src, &ls) && act_layout_of(dst, &ld) && ls.block == ld.block && ls.block <= 8;
+}
+
+/* One channel block (B channels) of one image: dW[c][kh][kw] += Σ over output positions of
+ * dy[c](y, x) · x[c](y·s − p + kh·d, x·s − p + kw·d). B is a constant where inlined (8: whole vectors). */
+static inline void depthwise_taps(const float *x, const act_layout *xl, int ih, int iw, const float *dy,
+                                  const act_layout *yl, int oh, int ow, const conv_cfg *c, int B, double *acc) {
+    for (int kh = 0; kh < c->k; kh++)
+        for (int kw = 0; kw < c->k; kw++) {
+            float sum[8] = {0};
+            for (int y = 0; y < oh; y++) {
+                const int yy = y * c->stride - c->pad + kh * c->dilation;
+                if (yy < 0 || yy >= ih) continue;
+                for (int xo = 0; xo < ow; xo++) {
+                    const int xx = xo * c->stride - c->pad + kw * c->dilation;
+                    if (xx < 0 || xx >= iw) continue;
+                    const float *d = dy + y * yl->h + xo * yl->w, *v = x + yy * xl->h + xx * xl->w;
+                    for (int j = 0; j < B; j++) sum[j] += d[j] * v[j];
+                }
+            }
+            for (int j = 0; j < B; j++) acc[(kh * c->k + kw) * 8 + j] += sum[j];
+        }
+}
+
+/* The backward weights of a depthwise convolution (one filter per channel), x and dy in the same
+ * act_layout, dW in goihw (channel, kh, kw). Each thread owns whole channel blocks: deterministic. */
+static void conv_bwd_weights_depthwise(plan *p, int nid, dnnl_memory_t xm, dnnl_memory_t dym, float *dw, float *db) {
+    const node *nd = &plan_graph(p)->nodes[nid];
+    const conv_cfg *c = &((const conv_attr *)nd->attr)->cfg;
+    const dnnl_dim_t *xd = plan_md(p, nd->in[0])->dims, *yd = plan_md(p, nd->out[0])->dims;
+    const int n = (int)xd[0], ch = (int)xd[1], ih = (int)xd[2], iw = (int)xd[3], oh = (int)yd[2], ow = (int)yd[3];
+    const int taps = c->k * c->k;
+    const act_layout xl = layout_of_mem(xm), yl = layout_of_mem(dym);
+    const float *x = mem_ptr(xm), *dy = mem_ptr(dym);
+    const int B = xl.block;
+#pragma omp parallel for
+    for (int cb = 0; cb < (ch + B - 1) / B; cb++) {
+        double acc[taps * 8], bias[8] = {0};
+        memset(acc, 0, sizeof acc);
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + i * xl.n + cb * xl.c, *di = dy + i * yl.n + cb * yl.c;
+            if (B == 8) depthwise_taps(xi, &xl, ih, iw, di, &yl, oh, ow, c, 8, acc);
+            else depthwise_taps(xi, &xl, ih, iw, di, &yl, oh, ow, c, B, acc);
+            if (db)
+                for (int y = 0; y < oh; y++)
+                    for (int xo = 0; xo < ow; xo++)
+                        for (int j = 0; j < B; j++) bias[j] += di[y * yl.h + xo * yl.w + j];
+        }
+        for (int j = 0; j < B && cb * B + j < ch; j++) {
+            for (int t = 0; t < taps; t++) dw[(cb * B + j) * taps + t] = (float)acc[t * 8 + j];
+            if (db) db[cb * B + j] = (float)bias[j];
+        }
+    }
+}
+
 /* Parameter k (0 weight, 1 bias) in layout `want`: whole, or the window this node reads. */
 static cnn_status use_param(plan *p, int nid, int k, const dnnl_memory_desc_t *want, bool grad, int *view) {
     const conv_attr *a = plan_graph(p)->nodes[nid].attr;
@@ -338,6 +402,11 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
         dnnl_memory_desc_t ohwi;
         dnnl_memory_desc_init_by_tag(&ohwi, 4, g->w_plain.dims, dnnl_f32, dnnl_ohwi);
         if (!st) st = use_param(p, nid, 0, &ohwi, true, &s->dw_view);
+    } else if (!st && own_depthwise_pays(n->attr, pd, src, dst)) {
+        wsrc = *src; /* conv_bwd_weights_depthwise too */
+        wdst = *dst;
+        s->depthwise = true;
+        st = use_param(p, nid, 0, &g->w_plain, true, &s->dw_view);
     } else if (!st) {
         s->bwd_weights = plan_prim(p, pd, &st);
         if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), true, &s->dw_view);
@@ -471,6 +540,9 @@ static void conv_backward(plan *p, int nid) {
     if (s->gemm.cols >= 0)
         conv_bwd_weights_gemm(p, nid, args[0].memory, args[1].memory, mem_ptr(args[2].memory),
                               na > 3 ? mem_ptr(args[3].memory) : NULL);
+    else if (s->depthwise)
+        conv_bwd_weights_depthwise(p, nid, args[0].memory, args[1].memory, mem_ptr(args[2].memory),
+                                   na > 3 ? mem_ptr(args[3].memory) : NULL);
     else
         plan_run(p, s->bwd_weights, na, args);
     plan_param_grad_end(p, nid, 0, s->dw_view);
