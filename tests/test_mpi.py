@@ -25,10 +25,12 @@ MPIRUN = ["mpirun", "--oversubscribe", "-np", "2"]
 # over the batch whole or in halves), and rounding can flip a max-pooling or ReLU decision among the
 # million of a step, after which they part ways (batch norm's biases, which start at zero, show it
 # most): small images (20x20, the smallest whose convolutions keep oneDNN's fast kernels) and a small
-# lr make that rare (about one seed in ten here; the runs are deterministic and the seed is fixed),
-# while the weights still move far past 1e-5 (doubling the lr changes every tensor by 5e-4 or more)
+# lr make that rare, while the weights still move far past 1e-5 (doubling the lr changes every tensor
+# by 5e-4 or more). The runs are deterministic and the seed is fixed; a change of the arithmetic can
+# move the flips to another seed: with the backward weights of small maps as one GEMM (2026-11-23),
+# seeds 1-8 ended 1.0e-6 to 1.8e-6 apart except 3 (2.8e-3) and 6 (7.6e-4), where a flip happened.
 STEPS = ["--limit", "320", "--batch-size", "64", "--epochs", "1", "--threads", "1", "--schedule", "constant",
-         "--lr", "0.005", "--no-plot", "--quiet", "--seed", "3"]
+         "--lr", "0.005", "--no-plot", "--quiet", "--seed", "1"]
 
 
 def skip_reason():
