@@ -252,7 +252,7 @@ static act_layout layout_of_mem(dnnl_memory_t m) {
     const dnnl_memory_desc_t *md;
     dnnl_memory_get_memory_desc(m, &md);
     act_layout l;
-    act_layout_of(md, &l); /* own_gemm_pays checked it */
+    act_layout_of(md, &l); /* own_gemm_pays or own_depthwise_pays checked it */
     return l;
 }
 
