@@ -303,9 +303,13 @@ def main():
             f.write(text[:begin] + table + text[end:])
         print(f"wrote {len(rows)} rows into {DOC}")
     else:
-        documented = [r for r in text[begin:end].splitlines()[3:] if r.startswith("| ")]  # after the heading rows
+        # planned sizes depend on the CPU's channel block (8 on AVX2, 16 on AVX-512): compared without their figures
+        def sizes_masked(row):
+            return re.sub(r"\d+(\.\d+)? MB", "N MB", row)
+        documented = [sizes_masked(r) for r in text[begin:end].splitlines()[3:] if r.startswith("| ")]  # after the headings
         for row in rows:
-            check(row in documented, f"docs/reliability.md does not say (rerun with --write if intended):\n  {row}")
+            check(sizes_masked(row) in documented,
+                  f"docs/reliability.md does not say (rerun with --write if intended):\n  {row}")
         ran = {r.split(" | ")[0] for r in rows}
         for row in documented:
             if row.split(" | ")[0] not in ran and "RLIMIT_AS" not in row:

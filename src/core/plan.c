@@ -755,12 +755,29 @@ static cnn_status plan_alloc(plan *p) {
     return CNN_OK;
 }
 
+/* No plan holds an activation tensor of more than 1 TiB; and oneDNN 2.6 crashes (SIGFPE) while creating
+ * convolutions on tensors of 2^41 elements or more (AVX-512, measured): refuse such a batch before
+ * any primitive is created, with the message of a failed allocation. */
+static cnn_status check_tensor_sizes(const graph *g, int batch) {
+    const double limit = 1099511627776.0; /* 2^40 bytes */
+    for (int t = 0; t < g->ntensors; t++) {
+        const tensor *x = &g->tensors[t];
+        int b = x->layout == LAYOUT_BLOCKED ? be_block() : 1;
+        double bytes = (double)batch * ((x->c + b - 1) / b * b) * x->h * x->w * sizeof(float);
+        if (bytes > limit)
+            return cnn_fail(CNN_ERR_NOMEM, "cannot allocate %.1f MB of activations for batch %d (one tensor alone): "
+                            "try a smaller --batch-size", bytes / 1048576.0, batch);
+    }
+    return CNN_OK;
+}
+
 cnn_status plan_create(graph *g, int batch, enum plan_mode mode, plan **out) {
     *out = NULL;
     if (!graph_ok(g)) return g->error;
     if (batch <= 0) return cnn_fail(CNN_ERR_ARG, "batch size must be positive, got %d", batch);
     if (g->input < 0 || graph_main_output(g) < 0) return cnn_fail(CNN_ERR_INTERNAL, "graph has no input or output");
     if (!be_get()) return CNN_ERR_BACKEND;
+    CNN_TRY(check_tensor_sizes(g, batch));
     plan *p = zalloc(sizeof *p);
     if (!p) return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
     p->g = g;
