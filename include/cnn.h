@@ -83,6 +83,7 @@ typedef struct cnn_train_config {
     int threads;               /* compute threads (0: OMP_NUM_THREADS or all cores) */
     unsigned long long seed;   /* initialization, order, augmentation, dropout (default 1) */
     FILE *log;                 /* progress and per-epoch lines (NULL: stdout) */
+    const char *precision;     /* "f32" (NULL: f32) or "bf16": convolutions in bf16, weights f32 (needs AVX512-BF16) */
 } cnn_train_config;
 
 typedef struct cnn_train_result {

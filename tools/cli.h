@@ -53,7 +53,7 @@ typedef struct bench_args {
     model_cfg model;
     int batch, steps, warmup, threads;
     const char *mode;
-    const char *precision;           /* f32 (bf16 is refused with the reason: be_precision_check) */
+    const char *precision;           /* f32 or bf16 (where the CPU has it: be_precision_check) */
     bool profile;
     bool peak;                       /* --peak: time sgemm, the machine's f32 ceiling */
     const char *save;                /* --save: time checkpoint saves into this directory */

@@ -38,7 +38,7 @@ static void add_model_opts(train_opts *t, unsigned groups) {
     ADD(TO_MODEL, "seed", OPT_INT64, &c->seed, "N", "seed of initialization, shuffling, augmentation, dropout", 0, 9e18);
     ADD(TO_MODEL, "threads", OPT_INT, &c->threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024);
     ADD(TO_MODEL, "precision", OPT_CHOICE, &t->precision, NULL,
-        "arithmetic (bf16 needs AVX512-BF16 and is not implemented)", 0, 0, "f32|bf16");
+        "arithmetic: bf16 convolutions (needs AVX512-BF16; mixed precision, f32 weights)", 0, 0, "f32|bf16");
 }
 
 static void add_optim_opts(train_opts *t, unsigned groups) {
@@ -172,6 +172,7 @@ static cnn_status finish(train_opts *t, bool resumed) {
     train_cfg *c = &t->c;
     CNN_TRY(check_applies(t));
     CNN_TRY(be_precision_check(t->precision));
+    c->bf16 = !strcmp(t->precision, "bf16");
     CNN_TRY(optim_parse_kind(t->optimizer, &c->opt.kind));
     CNN_TRY(sched_parse_kind(t->schedule, &c->sched.kind));
     CNN_TRY(metric_parse(t->monitor, &c->early.monitor));
@@ -194,6 +195,7 @@ static cnn_status finish(train_opts *t, bool resumed) {
 static void from_stored(train_opts *t) {
     train_cfg *c = &t->c;
     t->optimizer = optim_name(c->opt.kind);
+    t->precision = c->bf16 ? "bf16" : "f32";
     t->schedule = sched_name(c->sched.kind);
     t->monitor = metric_name(c->early.monitor);
     t->monitor_mode = mode_name(c->early.mode);

@@ -25,7 +25,7 @@ typedef struct train_opts {
     train_cfg c;
     const char *optimizer, *schedule, *milestones, *monitor, *monitor_mode, *plateau_monitor, *plateau_mode;
     const char *resume, *regulator, *regulated_stages;
-    const char *precision;             /* f32; bf16 is refused with the reason (be_precision_check) */
+    const char *precision;             /* f32 or bf16 (where the CPU has it: be_precision_check) */
     bool flip, plateau_abs;
     char milestones_buf[256], stages_buf[64];
     json_value *stored;                /* the resumed run's configuration */

@@ -1,6 +1,7 @@
 /* train.c — the public training entry points (cnn.h): a flat configuration with defaults, mapped
  * onto the trainer's (src/train/trainer.h). */
 #include <string.h>
+#include "backend/dnnl_backend.h"
 #include "cnn.h"
 #include "core/error.h"
 #include "train/trainer.h"
@@ -45,6 +46,10 @@ static cnn_status to_train_cfg(const cnn_train_config *c, train_cfg *t) {
     t->threads = c->threads;
     t->seed = c->seed;
     t->log = c->log;
+    if (c->precision) {
+        CNN_TRY(be_precision_check(c->precision));
+        t->bf16 = !strcmp(c->precision, "bf16");
+    }
     return CNN_OK;
 }
 

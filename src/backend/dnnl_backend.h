@@ -22,9 +22,8 @@ typedef struct backend {
 const backend *be_get(void);
 int be_block(void);
 
-/* Whether arithmetic precision `name` ("f32", "bf16") can train here: f32 always; bf16 needs a CPU
- * with bf16 instructions (AVX512-BF16 or AMX), and cnn.c has no bf16 path yet, so it is refused with
- * the reason (the CPU, or the missing implementation). */
+/* Whether arithmetic precision `name` ("f32", "bf16") can run here: f32 always; bf16 (graph.bf16)
+ * needs a CPU with bf16 instructions (AVX512-BF16 or AMX), else it is refused with the reason. */
 cnn_status be_precision_check(const char *name);
 
 /* Turn a dnnl status into ours, naming what was attempted. */

@@ -121,6 +121,10 @@ typedef struct graph {
      * place. Set before compiling a training plan; NULL: each replica's own batch statistics. */
     void (*replica_sum)(double *v, int n, void *ctx);
     void *replica_ctx;
+    /* Mixed precision: convolutions compute in bf16 (their input, output gradient and weights rounded
+     * to bf16, f32 accumulation, f32 outputs and weight gradients; the weights stay f32) where oneDNN
+     * has bf16 kernels. Set before compiling plans (be_precision_check says whether the CPU can). */
+    bool bf16;
 } graph;
 
 graph *graph_new(void);

@@ -47,6 +47,8 @@ typedef struct conv_state {
         int dy, cols;                     /* output gradient oc × (n·oh·ow); input patches (n·oh·ow) × (ic·k·k) */
     } gemm;
     bool depthwise;                       /* backward weights by conv_bwd_weights_depthwise */
+    bool bf16;                            /* the primitives compute in bf16 (graph.bf16, where oneDNN has kernels) */
+    bool bw_raw_dy;                       /* bf16, but the backward weights in f32: they read the f32 gradient */
 } conv_state;
 
 static int out_size(int in, int k, int stride, int pad, int dil) {
@@ -66,7 +68,8 @@ static void weights_dims(const conv_attr *a, dnnl_dims_t d, int *nd) {
 
 /* What every primitive of this convolution shares: weights "any", bias, geometry. */
 typedef struct conv_geom {
-    dnnl_memory_desc_t w, b;
+    dnnl_memory_desc_t w, b;              /* w: f32, the weight gradient's type */
+    dnnl_memory_desc_t wc;                /* the weights as forward and backward data read them: f32 or bf16 */
     dnnl_memory_desc_t w_plain;           /* the weights in PyTorch's layout (oihw, goihw) */
     const dnnl_memory_desc_t *bias;       /* &b or NULL */
     dnnl_dims_t strides, dil, pad;
@@ -78,6 +81,7 @@ static void make_geom(const conv_attr *a, conv_geom *g) {
     int nd;
     weights_dims(a, wd, &nd);
     dnnl_memory_desc_init_by_tag(&g->w, nd, wd, dnnl_f32, dnnl_format_tag_any);
+    g->wc = g->w;
     dnnl_memory_desc_init_by_tag(&g->w_plain, nd, wd, dnnl_f32, nd == 4 ? dnnl_oihw : dnnl_goihw);
     dnnl_dims_t bd = {a->cfg.out_c};
     dnnl_memory_desc_init_by_tag(&g->b, 1, bd, dnnl_f32, dnnl_x);
@@ -98,11 +102,18 @@ static void blocked_of(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *blocked
 
 static bool is_ref(const_dnnl_primitive_desc_t pd) { return strncmp(be_impl(pd), "ref", 3) == 0; }
 
+/* The same layout with elements of type t (bf16 copies of f32 tensors). */
+static dnnl_memory_desc_t typed(const dnnl_memory_desc_t *md, dnnl_data_type_t t) {
+    dnnl_memory_desc_t r = *md;
+    r.data_type = t;
+    return r;
+}
+
 static cnn_status fwd_pd(const conv_geom *g, bool train, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                          dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t cd;
     CNN_TRY(be_check(dnnl_dilated_convolution_forward_desc_init(
-                         &cd, train ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct, src, &g->w,
+                         &cd, train ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct, src, &g->wc,
                          g->bias, dst, g->strides, g->dil, g->pad, g->pad),
                      "convolution forward"));
     dnnl_primitive_attr_t attr = be_attr();
@@ -143,7 +154,7 @@ static cnn_status choose_forward(const conv_geom *g, bool train, dnnl_memory_des
 static cnn_status bwd_data_pd(const conv_geom *g, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                               const_dnnl_primitive_desc_t fpd, int allow_ref, dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t cd;
-    CNN_TRY(be_check(dnnl_dilated_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, src, &g->w, dst,
+    CNN_TRY(be_check(dnnl_dilated_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, src, &g->wc, dst,
                                                                        g->strides, g->dil, g->pad, g->pad),
                      "convolution backward data"));
     return be_pd(pd, &cd, NULL, fpd, allow_ref, "convolution backward data");
@@ -186,6 +197,25 @@ static cnn_status choose_bwd_weights(const conv_geom *g, dnnl_memory_desc_t *src
     }
     be_warn_ref(*pd, "convolution backward weights");
     return CNN_OK;
+}
+
+/* Whether oneDNN has bf16 JIT kernels for this convolution on the tensors' layouts: the forward
+ * (input and weights in bf16, output f32), and in training the backward data (output gradient in
+ * bf16, input gradient f32; where the input needs a gradient) and the backward weights (weight
+ * gradient f32). Where one is missing (a first layer's plain input), the convolution stays f32. */
+static bool bf16_kernels(const conv_geom *g32, bool train, bool bwd_data, const dnnl_memory_desc_t *src,
+                         const dnnl_memory_desc_t *dst) {
+    conv_geom g = *g32;
+    g.wc = typed(&g32->w, dnnl_bf16);
+    dnnl_memory_desc_t s16 = typed(src, dnnl_bf16), d16 = typed(dst, dnnl_bf16);
+    dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
+    bool ok = fwd_pd(&g, train, &s16, dst, &pd[0]) == CNN_OK && !is_ref(pd[0]);
+    if (ok && train && bwd_data) ok = bwd_data_pd(&g, src, &d16, pd[0], 1, &pd[1]) == CNN_OK && !is_ref(pd[1]);
+    if (ok && train) ok = bwd_weights_pd(&g, &s16, &d16, pd[0], &pd[2]) == CNN_OK && !is_ref(pd[2]);
+    for (int i = 0; i < 3; i++)
+        if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
+    cnn_clear_error();
+    return ok;
 }
 
 static float *mem_ptr(dnnl_memory_t m) {
@@ -373,47 +403,65 @@ static cnn_status use_param(plan *p, int nid, int k, const dnnl_memory_desc_t *w
     return grad ? plan_param_grad_use(p, nid, k, want, view) : plan_param_use(p, nid, k, want, view);
 }
 
+/* src, dst: the forward primitive's layouts (src in bf16 when it computes in bf16). */
 static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const dnnl_memory_desc_t *src,
                                    const dnnl_memory_desc_t *dst, const_dnnl_primitive_desc_t fpd) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
     const dnnl_memory_desc_t *tsrc = plan_md(p, n->in[0]), *tdst = plan_md(p, n->out[0]);
+    /* the output gradient as backward data reads it (bf16 or f32); the input gradient is f32 */
+    dnnl_memory_desc_t dy = typed(dst, s->bf16 ? dnnl_bf16 : dnnl_f32), dx = typed(src, dnnl_f32);
     dnnl_primitive_desc_t pd = NULL;
-    cnn_status st = adapter_make(p, nid, tdst, dst, true, LIFE_BWD, &s->ddst);
+    cnn_status st = adapter_make(p, nid, tdst, &dy, true, LIFE_BWD, &s->ddst);
     if (!st && plan_needs_grad(p, n->in[0])) {
         plan_grad_overwrites(p, nid);
         /* a plain (first-layer) input never needs its gradient in training: tests only */
         bool plain_src = plan_graph(p)->tensors[n->in[0]].layout == LAYOUT_PLAIN;
-        st = bwd_data_pd(g, src, dst, fpd, plain_src, &pd);
+        st = bwd_data_pd(g, &dx, &dy, fpd, plain_src, &pd);
         if (!st) s->bwd_data = plan_prim(p, pd, &st);
         if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_weights_md, 0), false, &s->w_bwd_view);
-        if (!st) st = adapter_make(p, nid, tsrc, src, false, LIFE_BWD, &s->dsrc);
+        if (!st) st = adapter_make(p, nid, tsrc, &dx, false, LIFE_BWD, &s->dsrc);
         if (pd) dnnl_primitive_desc_destroy(pd);
         pd = NULL;
     }
     if (st) return st;
     plan_keep_input(p, nid, 0);
-    dnnl_memory_desc_t wsrc = *src, wdst = *dst;
+    /* which kernel computes the backward weights is decided in f32, on the forward's layouts */
+    const dnnl_memory_desc_t dst32 = typed(dst, dnnl_f32);
+    dnnl_memory_desc_t wsrc = dx, wdst = dst32;
+    const dnnl_memory_desc_t *dy_from = &dy; /* what the backward weights' output gradient is copied from */
     st = choose_bwd_weights(g, &wsrc, &wdst, fpd, &pd);
-    if (!st && own_gemm_pays(n->attr, pd, src, dst)) {
-        wsrc = *src; /* conv_bwd_weights_gemm reads the forward's layouts as they are */
-        wdst = *dst;
+    const bool own_ok = !s->bf16; /* in bf16, oneDNN's bf16 kernels are faster (measured in docs/design.md) */
+    if (!st && own_ok && own_gemm_pays(n->attr, pd, &dx, &dst32)) {
+        wsrc = dx; /* conv_bwd_weights_gemm reads the forward's layouts as they are */
+        wdst = dst32;
         st = compile_bwd_weights_gemm(p, nid, &wsrc, &wdst);
         dnnl_memory_desc_t ohwi;
         dnnl_memory_desc_init_by_tag(&ohwi, 4, g->w_plain.dims, dnnl_f32, dnnl_ohwi);
         if (!st) st = use_param(p, nid, 0, &ohwi, true, &s->dw_view);
-    } else if (!st && own_depthwise_pays(n->attr, pd, src, dst)) {
-        wsrc = *src; /* conv_bwd_weights_depthwise too */
-        wdst = *dst;
+    } else if (!st && own_ok && own_depthwise_pays(n->attr, pd, &dx, &dst32)) {
+        wsrc = dx; /* conv_bwd_weights_depthwise too */
+        wdst = dst32;
         s->depthwise = true;
         st = use_param(p, nid, 0, &g->w_plain, true, &s->dw_view);
     } else if (!st) {
-        s->bwd_weights = plan_prim(p, pd, &st);
+        if (s->bf16) { /* bf16_kernels found its kernel on the forward's layouts */
+            dnnl_primitive_desc_destroy(pd);
+            pd = NULL;
+            wsrc = *src;
+            wdst = dy;
+            st = bwd_weights_pd(g, &wsrc, &wdst, fpd, &pd);
+        }
+        if (!st) s->bwd_weights = plan_prim(p, pd, &st);
         if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), true, &s->dw_view);
+    }
+    if (s->bf16 && wdst.data_type == dnnl_f32) { /* an f32 kernel: from the f32 gradient itself */
+        s->bw_raw_dy = true;
+        dy_from = tdst;
     }
     if (!st && g->bias) st = use_param(p, nid, 1, &g->b, true, &s->db_view);
     if (!st) st = adapter_make(p, nid, tsrc, &wsrc, true, LIFE_BWD, &s->bw_src);
-    if (!st) st = adapter_make(p, nid, dst, &wdst, true, LIFE_BWD, &s->bw_ddst); /* from dy as bwd data reads it */
+    if (!st) st = adapter_make(p, nid, dy_from, &wdst, true, LIFE_BWD, &s->bw_ddst);
     if (pd) dnnl_primitive_desc_destroy(pd);
     return st;
 }
@@ -439,7 +487,7 @@ static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_
     f->bias = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
     f->scale = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
     if (f->canon < 0 || f->folded < 0 || f->bias < 0 || f->scale < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
-    CNN_TRY(weights_reorder(p, wmd, &w->canon_md, &f->to_canon));
+    CNN_TRY(weights_reorder(p, &w->md, &w->canon_md, &f->to_canon)); /* from the weights themselves (f32) */
     return weights_reorder(p, &w->canon_md, wmd, &f->from_canon);
 }
 
@@ -459,11 +507,25 @@ static cnn_status conv_compile(plan *p, int nid) {
     if (s->fold.bn >= 0) g.bias = &g.b; /* the folded shift becomes a bias */
     dnnl_memory_desc_t src = *plan_md(p, n->in[0]), dst = *plan_md(p, n->out[0]);
     bool train = plan_is_train(p);
+    s->bf16 = gr->bf16 && bf16_kernels(&g, train, train && plan_needs_grad(p, n->in[0]), &src, &dst);
     dnnl_primitive_desc_t fpd = NULL;
-    cnn_status st = choose_forward(&g, train, &src, &dst, &fpd);
+    cnn_status st;
+    if (s->bf16) {
+        g.wc = typed(&g.w, dnnl_bf16);
+        src = typed(&src, dnnl_bf16);
+        st = fwd_pd(&g, train, &src, &dst, &fpd);
+    } else {
+        st = choose_forward(&g, train, &src, &dst, &fpd);
+    }
     if (st) return st;
     s->fwd = plan_prim(p, fpd, &st);
-    if (!st) st = use_param(p, nid, 0, be_query_md(fpd, dnnl_query_weights_md, 0), false, &s->w_fwd_view);
+    const dnnl_memory_desc_t *wmd = be_query_md(fpd, dnnl_query_weights_md, 0);
+    /* in bf16 the weights stay f32 (placed in the forward's layout if this is their first use): the
+     * primitives read a bf16 view of them, refreshed when they change */
+    const dnnl_memory_desc_t w32 = typed(wmd, dnnl_f32);
+    const conv_attr *a = n->attr;
+    if (!st && s->bf16 && !a->window) st = use_param(p, nid, 0, &w32, false, &s->w_fwd_view);
+    if (!st) st = use_param(p, nid, 0, wmd, false, &s->w_fwd_view);
     if (!st && n->nparams > 1) st = use_param(p, nid, 1, &g.b, false, &s->b_view);
     if (!st && s->fold.bn >= 0) st = compile_fold(p, nid, &g, fpd);
     if (!st) st = adapter_make(p, nid, plan_md(p, n->in[0]), &src, true, LIFE_FWD, &s->src);
@@ -481,7 +543,7 @@ static void refold(plan *p, int nid) {
     if (f->version == g->version) return;
     const node *n = &g->nodes[nid];
     const param *w = &g->params[n->params[0]];
-    dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, plan_param_mem(p, nid, 0, s->w_fwd_view)}, {DNNL_ARG_TO, plan_buf_mem(p, f->canon)}};
+    dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, plan_param_mem(p, nid, 0, -1)}, {DNNL_ARG_TO, plan_buf_mem(p, f->canon)}};
     plan_run(p, f->to_canon, 2, r);
     float *canon = plan_buf(p, f->canon), *scale = plan_buf(p, f->scale), *bias = plan_buf(p, f->bias);
     op_batchnorm_fold(p, f->bn, scale, bias);
@@ -518,7 +580,8 @@ static void conv_forward(plan *p, int nid) {
 static void conv_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
-    dnnl_memory_t dy = adapter_in(p, &s->ddst, plan_grad_mem(p, n->out[0]));
+    dnnl_memory_t dy32 = plan_grad_mem(p, n->out[0]);
+    dnnl_memory_t dy = s->bwd_data >= 0 || !s->bw_raw_dy ? adapter_in(p, &s->ddst, dy32) : dy32;
     if (s->bwd_data >= 0) {
         dnnl_memory_t target = plan_grad_in_begin(p, nid, 0);
         dnnl_exec_arg_t args[3] = {
@@ -532,7 +595,7 @@ static void conv_backward(plan *p, int nid) {
     }
     dnnl_exec_arg_t args[4] = {
         {DNNL_ARG_SRC, adapter_in(p, &s->bw_src, plan_val_mem(p, n->in[0]))},
-        {DNNL_ARG_DIFF_DST, adapter_in(p, &s->bw_ddst, dy)},
+        {DNNL_ARG_DIFF_DST, adapter_in(p, &s->bw_ddst, s->bw_raw_dy ? dy32 : dy)},
         {DNNL_ARG_DIFF_WEIGHTS, plan_param_grad_begin(p, nid, 0, s->dw_view)},
     };
     int na = 3;

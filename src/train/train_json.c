@@ -44,7 +44,7 @@ static const field fields[] = {
     F("limit", F_I64, limit), F("val", F_I64, val), F("crop", F_INT, crop_pad), F("flip", F_INT, flip),
     F("image_size", F_INT, image_size), F("resize", F_INT, resize), F("full_decode", F_BOOL, full_decode),
     F("seed", F_U64, seed), F_LATER("checkpoint_every", F_INT, checkpoint_every),
-    F_LATER("sync_bn", F_BOOL, sync_bn),
+    F_LATER("sync_bn", F_BOOL, sync_bn), F_LATER("bf16", F_BOOL, bf16),
 };
 #undef F
 #undef F_LATER

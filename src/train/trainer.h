@@ -30,6 +30,7 @@ typedef struct train_cfg {
     bool full_decode;          /* folder: never decode JPEGs at reduced scale (pixel-exact with PIL, slower) */
     int workers;               /* loader threads (0: 1 for in-memory sets, the cores up to 8 for folders) */
     int checkpoint_every;      /* also save last.safetensors after every N-th global step (0: at epoch ends only) */
+    bool bf16;                 /* mixed precision: convolutions in bf16 (graph.bf16; --precision bf16) */
     bool sync_bn;              /* data-parallel (mpirun): batch norm on the global batch's statistics
                                   (in one process: batch norm with statistics computed as the ranks do) */
     uint64_t seed;

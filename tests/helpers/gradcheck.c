@@ -31,7 +31,7 @@ static cnn_status probe_compile(plan *p, int nid) {
     s->n = be_md_size(plan_md(p, nd->in[0])) / sizeof(float);
     float *rc = malloc(sizeof(float) * canon);
     s->r = calloc(s->n, sizeof(float));
-    fill_uniform(rc, canon, 99, -1, 1);
+    gc_probe_weights(rc, canon);
     dnnl_memory_desc_t plain;
     be_md_nchw(&plain, plan_batch(p), t->c, t->h, t->w);
     const dnnl_memory_desc_t *md = plan_md(p, nd->in[0]);
@@ -57,6 +57,15 @@ static void probe_backward(plan *p, int nid) {
 }
 
 static const op_def probe_op = {"probe", probe_compile, probe_forward, probe_backward, probe_free, NULL};
+
+void gc_probe_weights(float *r, int64_t n) { fill_uniform(r, n, 99, -1, 1); }
+
+int gc_attach_probe(graph *g, int y) {
+    if (!graph_ok(g)) return -1;
+    int pn = graph_add_node(g, &probe_op, "probe", &y, 1, NULL);
+    g->outputs[0].loss_node = pn;
+    return pn;
+}
 
 /* ---- the check ---- */
 
@@ -205,9 +214,8 @@ int gradcheck(const char *name, gc_build build, void *ctx, gc_opts o) {
     graph_set_output(g, y, OUTPUT_MAIN, 1);
     if (o.xent) {
         graph_attach_losses(g, o.smoothing);
-    } else if (graph_ok(g)) {
-        int pn = graph_add_node(g, &probe_op, "probe", &y, 1, NULL);
-        g->outputs[0].loss_node = pn;
+    } else {
+        gc_attach_probe(g, y);
     }
     if (o.freeze_relus) pin_relu_inputs(g);
     plan *p = NULL;

@@ -32,4 +32,9 @@ typedef struct gc_opts {
 
 /* Returns the number of failed comparisons (0: pass); prints a line per tensor. */
 int gradcheck(const char *name, gc_build build, void *ctx, gc_opts o);
+
+/* The probe alone, for tests with their own oracle: attaches L = Σ r·y as the loss of y (the main
+ * output), so that backward starts from dL/dy = r; r in canonical nchw order is gc_probe_weights. */
+int gc_attach_probe(graph *g, int y);
+void gc_probe_weights(float *r, int64_t n);
 #endif
