@@ -240,18 +240,20 @@ static bool act_layout_of(const dnnl_memory_desc_t *md, act_layout *l) {
     return true;
 }
 
-/* Output maps up to this area (8×8) take conv_bwd_weights_gemm for their 3×3 (and larger) kernels:
- * oneDNN's blocked backward-weights kernel parallelizes poorly on them (measured in docs/design.md). */
+/* Output maps up to this area (8×8) take conv_bwd_weights_gemm for their 3×3 (and larger) kernels
+ * where oneDNN's AVX2 blocked backward-weights kernel would run: it parallelizes poorly on them
+ * (measured in docs/design.md; its AVX-512 kernel does not, and keeps them). */
 #define GEMM_BW_MAX_AREA 64
 
 /* The backward weights of an ungrouped convolution as one GEMM of depth N·OH·OW (conv_bwd_weights_gemm)
  * where oneDNN's own kernels are slow: its GEMM kernel (3×3 on maps of 2×2 or less), which multiplies
- * image by image, and its blocked kernel on small maps; as long as the patch matrix stays small. */
+ * image by image, and its AVX2 blocked kernel on small maps; as long as the patch matrix stays small. */
 static bool own_gemm_pays(const conv_attr *a, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *src,
                           const dnnl_memory_desc_t *dst) {
     act_layout l;
     double patches = (double)dst->dims[0] * dst->dims[2] * dst->dims[3] * a->in_c * a->cfg.k * a->cfg.k;
-    bool slow = strstr(be_impl(pd), "gemm") != NULL || (a->cfg.k > 1 && dst->dims[2] * dst->dims[3] <= GEMM_BW_MAX_AREA);
+    bool slow = strstr(be_impl(pd), "gemm") != NULL ||
+                (strstr(be_impl(pd), "avx2") && a->cfg.k > 1 && dst->dims[2] * dst->dims[3] <= GEMM_BW_MAX_AREA);
     return a->cfg.groups == 1 && slow && patches * sizeof(float) <= 64e6 && act_layout_of(src, &l) && act_layout_of(dst, &l);
 }
 
