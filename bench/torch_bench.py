@@ -3,7 +3,8 @@
 SGD update) or inference steps of the same model on random data, in a given memory format.
 
   /usr/bin/python3 bench/torch_bench.py --model resnet20 --input 3x32x32 --batch 128 --mode train --format channels_last
-prints one line: "<img/s> <peak RSS MB>".
+--precision bf16 runs the forward pass and the loss under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's
+mixed precision (float32 weights; its convolutions in bf16). Prints one line: "<img/s> <peak RSS MB>".
 """
 import argparse
 import os
@@ -35,6 +36,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -48,18 +50,21 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
     model.train(a.mode == "train")
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16")
     for i in range(a.warmup + a.steps):
         if i == a.warmup:
             t0 = time.perf_counter()
         if a.mode == "train":
             opt.zero_grad(set_to_none=True)
-            out = model(x)
-            if isinstance(out, tuple):  # torchvision GoogLeNet's auxiliary outputs in training
-                out = out[0] + 0.3 * (out[1] + out[2]) if len(out) == 3 and out[1] is not None else out[0]
-            loss_fn(out, y).backward()
+            with autocast:
+                out = model(x)
+                if isinstance(out, tuple):  # torchvision GoogLeNet's auxiliary outputs in training
+                    out = out[0] + 0.3 * (out[1] + out[2]) if len(out) == 3 and out[1] is not None else out[0]
+                loss = loss_fn(out, y)
+            loss.backward()
             opt.step()
         else:
-            with torch.no_grad():
+            with torch.no_grad(), autocast:
                 model(x)
     dt = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
