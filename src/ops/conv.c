@@ -48,7 +48,6 @@ typedef struct conv_state {
     } gemm;
     bool depthwise;                       /* backward weights by conv_bwd_weights_depthwise */
     bool bf16;                            /* the primitives compute in bf16 (graph.bf16, where oneDNN has kernels) */
-    bool bw_raw_dy;                       /* bf16, but the backward weights in f32: they read the f32 gradient */
 } conv_state;
 
 static int out_size(int in, int k, int stride, int pad, int dil) {
@@ -427,43 +426,41 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
         pd = NULL;
     }
     if (st) return st;
+    dnnl_memory_desc_t wsrc = dx, wdst = dy;
+    if (s->bf16) {
+        /* oneDNN's bf16 kernel (bf16_kernels found it), on the forward's bf16 copy of the input (saved,
+         * so the f32 input need not be kept) and the bf16 output gradient; faster than cnn.c's own f32
+         * kernels where they would apply (measured in docs/design.md) */
+        wsrc = *src;
+        st = bwd_weights_pd(g, &wsrc, &wdst, fpd, &pd);
+        if (!st) s->bwd_weights = plan_prim(p, pd, &st);
+        if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), true, &s->dw_view);
+        if (!st && g->bias) st = use_param(p, nid, 1, &g->b, true, &s->db_view);
+        if (pd) dnnl_primitive_desc_destroy(pd);
+        s->bw_src = s->bw_ddst = (adapter){-1, -1}; /* the primitive reads both as they are */
+        return st;
+    }
     plan_keep_input(p, nid, 0);
-    /* which kernel computes the backward weights is decided in f32, on the forward's layouts */
-    const dnnl_memory_desc_t dst32 = typed(dst, dnnl_f32);
-    dnnl_memory_desc_t wsrc = dx, wdst = dst32;
-    const dnnl_memory_desc_t *dy_from = &dy; /* what the backward weights' output gradient is copied from */
     st = choose_bwd_weights(g, &wsrc, &wdst, fpd, &pd);
-    const bool own_ok = !s->bf16; /* in bf16, oneDNN's bf16 kernels are faster (measured in docs/design.md) */
-    if (!st && own_ok && own_gemm_pays(n->attr, pd, &dx, &dst32)) {
-        wsrc = dx; /* conv_bwd_weights_gemm reads the forward's layouts as they are */
-        wdst = dst32;
+    if (!st && own_gemm_pays(n->attr, pd, src, dst)) {
+        wsrc = *src; /* conv_bwd_weights_gemm reads the forward's layouts as they are */
+        wdst = *dst;
         st = compile_bwd_weights_gemm(p, nid, &wsrc, &wdst);
         dnnl_memory_desc_t ohwi;
         dnnl_memory_desc_init_by_tag(&ohwi, 4, g->w_plain.dims, dnnl_f32, dnnl_ohwi);
         if (!st) st = use_param(p, nid, 0, &ohwi, true, &s->dw_view);
-    } else if (!st && own_ok && own_depthwise_pays(n->attr, pd, &dx, &dst32)) {
-        wsrc = dx; /* conv_bwd_weights_depthwise too */
-        wdst = dst32;
+    } else if (!st && own_depthwise_pays(n->attr, pd, src, dst)) {
+        wsrc = *src; /* conv_bwd_weights_depthwise too */
+        wdst = *dst;
         s->depthwise = true;
         st = use_param(p, nid, 0, &g->w_plain, true, &s->dw_view);
     } else if (!st) {
-        if (s->bf16) { /* bf16_kernels found its kernel on the forward's layouts */
-            dnnl_primitive_desc_destroy(pd);
-            pd = NULL;
-            wsrc = *src;
-            wdst = dy;
-            st = bwd_weights_pd(g, &wsrc, &wdst, fpd, &pd);
-        }
-        if (!st) s->bwd_weights = plan_prim(p, pd, &st);
+        s->bwd_weights = plan_prim(p, pd, &st);
         if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), true, &s->dw_view);
-    }
-    if (s->bf16 && wdst.data_type == dnnl_f32) { /* an f32 kernel: from the f32 gradient itself */
-        s->bw_raw_dy = true;
-        dy_from = tdst;
     }
     if (!st && g->bias) st = use_param(p, nid, 1, &g->b, true, &s->db_view);
     if (!st) st = adapter_make(p, nid, tsrc, &wsrc, true, LIFE_BWD, &s->bw_src);
-    if (!st) st = adapter_make(p, nid, dy_from, &wdst, true, LIFE_BWD, &s->bw_ddst);
+    if (!st) st = adapter_make(p, nid, dst, &wdst, true, LIFE_BWD, &s->bw_ddst); /* from dy as bwd data reads it */
     if (pd) dnnl_primitive_desc_destroy(pd);
     return st;
 }
@@ -530,7 +527,8 @@ static cnn_status conv_compile(plan *p, int nid) {
     if (!st) st = use_param(p, nid, 0, wmd, false, &s->w_fwd_view);
     if (!st && n->nparams > 1) st = use_param(p, nid, 1, &g.b, false, &s->b_view);
     if (!st && s->fold.bn >= 0) st = compile_fold(p, nid, &g, fpd);
-    if (!st) st = adapter_make(p, nid, plan_md(p, n->in[0]), &src, true, LIFE_FWD, &s->src);
+    /* in bf16 training the bf16 copy of the input is saved for the backward weights */
+    if (!st) st = adapter_make(p, nid, plan_md(p, n->in[0]), &src, true, s->bf16 && train ? LIFE_SAVED : LIFE_FWD, &s->src);
     if (!st) st = adapter_make(p, nid, plan_md(p, n->out[0]), &dst, false, LIFE_FWD, &s->dst);
     if (!st && train) st = compile_backward(p, nid, &g, &src, &dst, fpd);
     dnnl_primitive_desc_destroy(fpd);
@@ -582,8 +580,7 @@ static void conv_forward(plan *p, int nid) {
 static void conv_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
-    dnnl_memory_t dy32 = plan_grad_mem(p, n->out[0]);
-    dnnl_memory_t dy = s->bwd_data >= 0 || !s->bw_raw_dy ? adapter_in(p, &s->ddst, dy32) : dy32;
+    dnnl_memory_t dy = adapter_in(p, &s->ddst, plan_grad_mem(p, n->out[0]));
     if (s->bwd_data >= 0) {
         dnnl_memory_t target = plan_grad_in_begin(p, nid, 0);
         dnnl_exec_arg_t args[3] = {
@@ -596,8 +593,9 @@ static void conv_backward(plan *p, int nid) {
         plan_grad_in_end(p, nid, 0);
     }
     dnnl_exec_arg_t args[4] = {
-        {DNNL_ARG_SRC, adapter_in(p, &s->bw_src, plan_val_mem(p, n->in[0]))},
-        {DNNL_ARG_DIFF_DST, adapter_in(p, &s->bw_ddst, s->bw_raw_dy ? dy32 : dy)},
+        /* in bf16: the forward's copy of the input */
+        {DNNL_ARG_SRC, s->bf16 ? plan_buf_mem(p, s->src.buf) : adapter_in(p, &s->bw_src, plan_val_mem(p, n->in[0]))},
+        {DNNL_ARG_DIFF_DST, adapter_in(p, &s->bw_ddst, dy)},
         {DNNL_ARG_DIFF_WEIGHTS, plan_param_grad_begin(p, nid, 0, s->dw_view)},
     };
     int na = 3;
