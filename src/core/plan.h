@@ -47,7 +47,7 @@ int plan_batch(const plan *p);
 graph *plan_graph(const plan *p);
 
 /* ---- fusion (see op_def.absorb) ---- */
-enum { FUSED_RELU = 1, FUSED_BN = 2 };
+enum { FUSED_RELU = 1, FUSED_BN = 2, FUSED_SILU = 4 };
 void plan_set_fused(plan *p, int nid, unsigned what);
 unsigned plan_fused(const plan *p, int nid);
 /* The node of the given op type that node nid absorbed, or -1. */
