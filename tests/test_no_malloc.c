@@ -10,6 +10,7 @@
 #include <dnnl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "backend/dnnl_backend.h"
 #include "core/plan.h"
 #include "models/models.h"
 #include "ops/ops.h"
@@ -83,8 +84,8 @@ dnnl_status_t dnnl_sgemm(char ta, char tb, dnnl_dim_t m, dnnl_dim_t n, dnnl_dim_
     return s;
 }
 
-/* side: the input's (0: the model's default) */
-static void check_model(const char *name, model_regulator regulator, int side) {
+/* side: the input's (0: the model's default); bf16: convolutions in bf16 (graph.bf16) */
+static void check_model(const char *name, model_regulator regulator, int side, bool bf16) {
     model_cfg m;
     model_defaults(&m);
     m.name = name;
@@ -95,6 +96,7 @@ static void check_model(const char *name, model_regulator regulator, int side) {
     graph *g;
     CHECK_OK(model_build(&m, &g));
     graph_attach_losses(g, 0.1f);
+    g->bf16 = bf16;
     plan *p, *e;
     CHECK_OK(plan_create(g, 16, PLAN_TRAIN, &p));
     CHECK_OK(plan_create(g, 16, PLAN_EVAL, &e));
@@ -115,8 +117,8 @@ static void check_model(const char *name, model_regulator regulator, int side) {
     }
     watching = 0;
     CHECK(ours == 0, "%s: %ld allocations by cnn.c during steps", name, ours);
-    printf("%s: 3 steps after warm-up: %ld allocations by cnn.c; inside oneDNN's execute: %ld (largest %ld bytes)\n",
-           name, ours, onednn, largest);
+    printf("%s%s: 3 steps after warm-up: %ld allocations by cnn.c; inside oneDNN's execute: %ld (largest %ld bytes)\n",
+           name, bf16 ? " (bf16)" : "", ours, onednn, largest);
     optim_free(o);
     plan_free(e);
     plan_free(p);
@@ -125,10 +127,14 @@ static void check_model(const char *name, model_regulator regulator, int side) {
 
 int main(void) {
     install_counting();
-    check_model("convnet", REGULATOR_DEFAULT, 0);
-    check_model("resnet20", REGULATOR_DEFAULT, 0);
+    check_model("convnet", REGULATOR_DEFAULT, 0, false);
+    check_model("resnet20", REGULATOR_DEFAULT, 0, false);
     /* parameter windows, shared weights, fused cell ops; a small input keeps it quick */
-    check_model("regnet20", REGULATOR_CONVLSTM, 16);
-    check_model("regnet20", REGULATOR_CONVGRU, 16);
+    check_model("regnet20", REGULATOR_CONVLSTM, 16, false);
+    check_model("regnet20", REGULATOR_CONVGRU, 16, false);
+    if (be_precision_check("bf16") == CNN_OK) { /* bf16 copies and weight views: planned too */
+        check_model("resnet20", REGULATOR_DEFAULT, 0, true);
+        check_model("regnet20", REGULATOR_CONVLSTM, 16, true);
+    }
     return test_report("test_no_malloc");
 }
