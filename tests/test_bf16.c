@@ -2,7 +2,8 @@
  * double precision of the same operands, rounded to bf16 by this test (round to nearest even): the
  * forward output (training and evaluation plans), the input gradient and the weight and bias
  * gradients, the backward pass starting from dL/dy = r (the gradcheck probe; r rounded too, as the
- * output gradient is). For each case the same convolution in f32 is checked to lie far outside the
+ * output gradient is); then, after the weights are negated (new values: the bf16 view must follow),
+ * the training forward again. For each case the same convolution in f32 is checked to lie far outside the
  * tolerance of that reference, so the test fails if the rounding is not done.
  * Exit 77 (skipped) on a CPU without bf16 arithmetic. */
 #include <math.h>
@@ -87,6 +88,7 @@ static double rel_error(const float *got, const double *want, int64_t n) {
 
 typedef struct result {
     float *y, *y_eval, *dx, *dw, *db;
+    float *y_neg; /* output after the weights were negated */
 } result;
 
 /* The convolution in a graph with the given precision: outputs and gradients for the input x,
@@ -128,6 +130,13 @@ static int run_graph(const conv_case *c, bool use_bf16, const float *x, float *w
         CHECK_OK(graph_param_read(g, nd->params[1], b));
         CHECK_OK(graph_param_grad_read(g, nd->params[1], out->db));
     }
+    const int64_t nw = (int64_t)c->cfg.out_c * (c->in_c / c->cfg.groups) * c->cfg.k * c->cfg.k;
+    float *neg = malloc(sizeof(float) * nw);
+    for (int64_t i = 0; i < nw; i++) neg[i] = -w[i]; /* exact, and exact in bf16 too */
+    CHECK_OK(graph_param_write(g, nd->params[0], neg));
+    free(neg);
+    CHECK_OK(plan_forward(p, true, 2));
+    CHECK_OK(plan_read(p, y, false, out->y_neg));
     plan_free(e);
     plan_free(p);
     graph_free(g);
@@ -145,7 +154,7 @@ static void check_case(const conv_case *c) {
     fill_uniform(x, nx, 7, -1, 1);
     result got[2];
     for (int i = 0; i < 2; i++)
-        got[i] = (result){floats(ny_max), floats(ny_max), floats(nx), floats(nw), floats(k->out_c)};
+        got[i] = (result){floats(ny_max), floats(ny_max), floats(nx), floats(nw), floats(k->out_c), floats(ny_max)};
     int oh = 0, ow = 0;
     if (run_graph(c, true, x, w, b, &got[1], &oh, &ow) || run_graph(c, false, x, w, b, &got[0], &oh, &ow)) return;
     const int64_t ny = (int64_t)BATCH * k->out_c * oh * ow;
@@ -155,12 +164,15 @@ static void check_case(const conv_case *c) {
     round_all(w, nw);
     round_all(r, ny);
     reference_conv(c, oh, ow, x, w, k->bias ? b : NULL, r, &ref);
-    const char *names[] = {"output (training)", "output (evaluation)", "input gradient", "weight gradient", "bias gradient"};
-    for (int q = 0; q < (k->bias ? 5 : 4); q++) {
-        const double *want[] = {ref.y, ref.y, ref.dx, ref.dw, ref.db};
-        const int64_t n[] = {ny, ny, nx, nw, k->out_c};
-        const float *in16[] = {got[1].y, got[1].y_eval, got[1].dx, got[1].dw, got[1].db};
-        const float *in32[] = {got[0].y, got[0].y_eval, got[0].dx, got[0].dw, got[0].db};
+    double *y_neg = doubles(ny); /* conv(x, -w) + b = 2b - (conv(x, w) + b) */
+    for (int64_t i = 0; i < ny; i++) y_neg[i] = (k->bias ? 2.0 * b[i / (oh * ow) % k->out_c] : 0.0) - ref.y[i];
+    const char *names[] = {"output (training)", "output (evaluation)", "input gradient", "weight gradient",
+                           "output, new weights", "bias gradient"};
+    for (int q = 0; q < (k->bias ? 6 : 5); q++) {
+        const double *want[] = {ref.y, ref.y, ref.dx, ref.dw, y_neg, ref.db};
+        const int64_t n[] = {ny, ny, nx, nw, ny, k->out_c};
+        const float *in16[] = {got[1].y, got[1].y_eval, got[1].dx, got[1].dw, got[1].y_neg, got[1].db};
+        const float *in32[] = {got[0].y, got[0].y_eval, got[0].dx, got[0].dw, got[0].y_neg, got[0].db};
         double e16 = rel_error(in16[q], want[q], n[q]), e32 = rel_error(in32[q], want[q], n[q]);
         printf("%-52s %-20s bf16 %.1e  (f32 %.1e)\n", c->name, names[q], e16, e32);
         CHECK(e16 <= TOL, "%s, %s: bf16 %.2e from the bf16 reference (tolerance %.0e)", c->name, names[q], e16, TOL);
@@ -168,8 +180,9 @@ static void check_case(const conv_case *c) {
               c->name, names[q], e32);
     }
     free(x), free(w), free(b), free(r);
-    for (int i = 0; i < 2; i++) free(got[i].y), free(got[i].y_eval), free(got[i].dx), free(got[i].dw), free(got[i].db);
-    free(ref.y), free(ref.dx), free(ref.dw), free(ref.db);
+    for (int i = 0; i < 2; i++)
+        free(got[i].y), free(got[i].y_eval), free(got[i].dx), free(got[i].dw), free(got[i].db), free(got[i].y_neg);
+    free(ref.y), free(ref.dx), free(ref.dw), free(ref.db), free(y_neg);
 }
 
 int main(void) {
