@@ -11,7 +11,10 @@
  * batch, reading the input and the output gradient in their blocked layout; depthwise convolutions that
  * oneDNN would give its GEMM kernel (5×5) get conv_bwd_weights_depthwise.
  * In evaluation plans a convolution absorbs the batch norm after it (folded into its weights and
- * bias, refolded when parameters change) and then a ReLU (a post-op). A recurrent cell's steps share
+ * bias, refolded when parameters change) and then a ReLU or, on AVX-512, a SiLU (a post-op).
+ * With graph.bf16 (mixed precision) a convolution that has bf16 kernels computes in bf16: its input
+ * and output gradient reach the primitives through converting adapters, its weights through a bf16
+ * view of the f32 weights; outputs and gradients stay f32 (bf16_kernels, compile_backward). A recurrent cell's steps share
  * one weight tensor (op_conv2d_shared), and a step may read a window of it. */
 #include "core/error.h"
 #include "core/plan.h"
