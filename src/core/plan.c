@@ -757,16 +757,15 @@ static cnn_status plan_alloc(plan *p) {
 
 /* No plan holds an activation tensor of more than 1 TiB; and oneDNN 2.6 crashes (SIGFPE) while creating
  * convolutions on tensors of 2^41 elements or more (AVX-512, measured): refuse such a batch before
- * any primitive is created, with the message of a failed allocation. */
-static cnn_status check_tensor_sizes(const graph *g, int batch) {
-    const double limit = 1099511627776.0; /* 2^40 bytes */
-    for (int t = 0; t < g->ntensors; t++) {
-        const tensor *x = &g->tensors[t];
-        int b = x->layout == LAYOUT_BLOCKED ? be_block() : 1;
-        double bytes = (double)batch * ((x->c + b - 1) / b * b) * x->h * x->w * sizeof(float);
+ * any primitive is created (from the tensors' descriptors, padding included), with the message of a
+ * failed allocation. */
+static cnn_status check_tensor_sizes(const plan *p) {
+    const size_t limit = (size_t)1 << 40;
+    for (int t = 0; t < p->g->ntensors; t++) {
+        size_t bytes = be_md_size(&p->md[t]);
         if (bytes > limit)
             return cnn_fail(CNN_ERR_NOMEM, "cannot allocate %.1f MB of activations for batch %d (one tensor alone): "
-                            "try a smaller --batch-size", bytes / 1048576.0, batch);
+                            "try a smaller --batch-size", bytes / 1048576.0, p->batch);
     }
     return CNN_OK;
 }
@@ -777,13 +776,13 @@ cnn_status plan_create(graph *g, int batch, enum plan_mode mode, plan **out) {
     if (batch <= 0) return cnn_fail(CNN_ERR_ARG, "batch size must be positive, got %d", batch);
     if (g->input < 0 || graph_main_output(g) < 0) return cnn_fail(CNN_ERR_INTERNAL, "graph has no input or output");
     if (!be_get()) return CNN_ERR_BACKEND;
-    CNN_TRY(check_tensor_sizes(g, batch));
     plan *p = zalloc(sizeof *p);
     if (!p) return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
     p->g = g;
     p->batch = batch;
     p->mode = mode;
     cnn_status st = plan_alloc(p);
+    if (!st) st = check_tensor_sizes(p);
     if (!st) {
         select_nodes(p);
         propagate_requires_grad(p);
