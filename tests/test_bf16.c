@@ -186,7 +186,7 @@ static void check_case(const conv_case *c) {
 }
 
 int main(void) {
-    if (be_precision_check("bf16") != CNN_OK) {
+    if (be_precision_check("bf16", NULL) != CNN_OK) {
         printf("skipped: %s\n", cnn_last_error());
         return 77;
     }

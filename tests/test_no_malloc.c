@@ -132,7 +132,7 @@ int main(void) {
     /* parameter windows, shared weights, fused cell ops; a small input keeps it quick */
     check_model("regnet20", REGULATOR_CONVLSTM, 16, false);
     check_model("regnet20", REGULATOR_CONVGRU, 16, false);
-    if (be_precision_check("bf16") == CNN_OK) { /* bf16 copies and weight views: planned too */
+    if (be_precision_check("bf16", NULL) == CNN_OK) { /* bf16 copies and weight views: planned too */
         check_model("resnet20", REGULATOR_DEFAULT, 0, true);
         check_model("regnet20", REGULATOR_CONVLSTM, 16, true);
     }

@@ -54,6 +54,7 @@ typedef struct bench_args {
     int batch, steps, warmup, threads;
     const char *mode;
     const char *precision;           /* f32 or bf16 (where the CPU has it: be_precision_check) */
+    bool bf16;                       /* precision is bf16 */
     bool profile;
     bool peak;                       /* --peak: time sgemm, the machine's f32 ceiling */
     const char *save;                /* --save: time checkpoint saves into this directory */

@@ -248,7 +248,7 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
     char *pos[1];
     int rc = cli_run_parse(&bench_command, argc, argv, o, n, pos, 0, &npos, done);
     if (rc || *done) return rc;
-    if (be_precision_check(a->precision)) return cli_fail(&bench_command, CNN_ERR_ARG);
+    if (be_precision_check(a->precision, &a->bf16)) return cli_fail(&bench_command, CNN_ERR_ARG);
     cnn_status st = cli_regulator(reg, stages, &a->model);
     if (st) return cli_fail(&bench_command, st);
     a->model.in_c = input[0];
@@ -273,7 +273,6 @@ int cmd_bench(int argc, char **argv) {
     }
     if (a.save && strcmp(a.mode, "train"))
         return cli_fail(&bench_command, cnn_fail(CNN_ERR_ARG, "--save times the checkpoints of training: use --mode train"));
-    cnn_status st = run(&a.model, a.batch, a.steps, a.warmup, strcmp(a.mode, "train") == 0,
-                        strcmp(a.precision, "bf16") == 0, a.profile, a.save);
+    cnn_status st = run(&a.model, a.batch, a.steps, a.warmup, strcmp(a.mode, "train") == 0, a.bf16, a.profile, a.save);
     return st ? cli_fail(&bench_command, st) : EXIT_OK;
 }

@@ -171,8 +171,7 @@ static cnn_status check_applies(train_opts *t) {
 static cnn_status finish(train_opts *t, bool resumed) {
     train_cfg *c = &t->c;
     CNN_TRY(check_applies(t));
-    CNN_TRY(be_precision_check(t->precision));
-    c->bf16 = !strcmp(t->precision, "bf16");
+    CNN_TRY(be_precision_check(t->precision, &c->bf16));
     CNN_TRY(optim_parse_kind(t->optimizer, &c->opt.kind));
     CNN_TRY(sched_parse_kind(t->schedule, &c->sched.kind));
     CNN_TRY(metric_parse(t->monitor, &c->early.monitor));

@@ -46,10 +46,7 @@ static cnn_status to_train_cfg(const cnn_train_config *c, train_cfg *t) {
     t->threads = c->threads;
     t->seed = c->seed;
     t->log = c->log;
-    if (c->precision) {
-        CNN_TRY(be_precision_check(c->precision));
-        t->bf16 = !strcmp(c->precision, "bf16");
-    }
+    if (c->precision) CNN_TRY(be_precision_check(c->precision, &t->bf16));
     return CNN_OK;
 }
 

@@ -49,13 +49,15 @@ static const char *isa_name(dnnl_cpu_isa_t isa) {
     return "SSE4.1 or older";
 }
 
-cnn_status be_precision_check(const char *name) {
+cnn_status be_precision_check(const char *name, bool *bf16) {
+    if (bf16) *bf16 = false;
     if (!strcmp(name, "f32")) return CNN_OK;
     if (strcmp(name, "bf16")) return cnn_fail(CNN_ERR_ARG, "--precision %s: expected f32 or bf16", name);
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     if ((isa & dnnl_cpu_isa_avx512_core_bf16) != dnnl_cpu_isa_avx512_core_bf16)
         return cnn_fail(CNN_ERR_ARG, "--precision bf16: this CPU (%s) has no bf16 arithmetic, so oneDNN would only "
                                      "emulate it, slower than f32; train in f32 (the default)", isa_name(isa));
+    if (bf16) *bf16 = true;
     return CNN_OK;
 }
 

@@ -3,6 +3,7 @@
 #ifndef CNN_BACKEND_DNNL_H
 #define CNN_BACKEND_DNNL_H
 #include <dnnl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include "cnn.h"
 
@@ -23,8 +24,9 @@ const backend *be_get(void);
 int be_block(void);
 
 /* Whether arithmetic precision `name` ("f32", "bf16") can run here: f32 always; bf16 (graph.bf16)
- * needs a CPU with bf16 instructions (AVX512-BF16 or AMX), else it is refused with the reason. */
-cnn_status be_precision_check(const char *name);
+ * needs a CPU with bf16 instructions (AVX512-BF16 or AMX), else it is refused with the reason.
+ * bf16 (may be NULL) says which was asked for. */
+cnn_status be_precision_check(const char *name, bool *bf16);
 
 /* Turn a dnnl status into ours, naming what was attempted. */
 cnn_status be_check(dnnl_status_t s, const char *what);
