@@ -116,6 +116,12 @@ def write_mnist_like(directory, train=512, test=256, size=28, seed=0):
 FASHION = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
 
 
+def cpu_has_bf16():
+    """Whether the CPU has bf16 instructions, read from /proc/cpuinfo (not from cnn.c)."""
+    flags = open("/proc/cpuinfo").read().split()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def write_fashion_subset(directory, train, test):
     """The first `train` training and `test` test images of the real Fashion-MNIST (FASHION), copied as a
     small IDX set in the same file names; fails the test with the reason when the package is missing."""

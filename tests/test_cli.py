@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 
-from cnntest import check, cnn, report, write_cifar10
+from cnntest import check, cnn, cpu_has_bf16, report, write_cifar10
 
 
 def usage_errors():
@@ -203,8 +203,7 @@ def precision_bf16():
     """On a CPU without bf16 instructions (read from /proc/cpuinfo, not from cnn.c), --precision bf16 is refused
     with the reason; on one with them, it runs (the arithmetic itself: test_bf16), a run stores it, and a resumed
     run keeps it and refuses another precision."""
-    flags = open("/proc/cpuinfo").read().split()
-    if "avx512_bf16" not in flags and "amx_bf16" not in flags:
+    if not cpu_has_bf16():
         for command in ("train", "bench"):
             rc, _, err = cnn(command, "--precision", "bf16")
             check(rc == 2 and "--precision bf16" in err and "has no bf16 arithmetic" in err,

@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 
-from cnntest import FASHION as DATA, check, cnn, report
+from cnntest import FASHION as DATA, check, cnn, cpu_has_bf16, report
 
 
 def main():
@@ -31,8 +31,7 @@ def main():
         names = [c["name"] for c in r["classes"]]
         check(names[0] == "T-shirt/top" and names[9] == "Ankle boot", f"class names {names}")
         print(f"test top-1 {top1:.4f}, top-5 {r['top5']:.4f}")
-        flags = open("/proc/cpuinfo").read().split()
-        if "avx512_bf16" in flags or "amx_bf16" in flags:
+        if cpu_has_bf16():
             run16 = os.path.join(tmp, "run-bf16")
             rc, out, err = cnn("train", "--limit", "10000", "--epochs", "1", "--out", run16, "--precision", "bf16")
             check(rc == 0, f"train --precision bf16: exit {rc}: {err}")
