@@ -4,6 +4,7 @@ tiny end-to-end train → checkpoint → eval on a CIFAR-10 set written by the t
 import csv
 import json
 import os
+import re
 import tempfile
 
 from cnntest import check, cnn, cpu_has_bf16, report, write_cifar10
@@ -222,9 +223,46 @@ def precision_bf16():
         check(rc == 0, f"resume of a bf16 run in bf16: exit {rc}, {err!r}")
 
 
+def conv_kernels(*args, env=None):
+    """(implementation, propagation, problem) of every convolution `cnn bench` runs, from oneDNN's verbose log."""
+    rc, out, err = cnn("bench", *args, "--steps", "1", "--warmup", "0", env={"ONEDNN_VERBOSE": "1", **(env or {})})
+    check(rc == 0, f"bench {' '.join(args)}: exit {rc}, {err[-300:]!r}")
+    runs = []
+    for line in out.splitlines():
+        f = line.split(",")
+        if len(f) > 4 and f[1] == "exec" and f[3] == "convolution":
+            problem = dict((k, int(v)) for k, v in re.findall(r"([a-z]+)(\d+)", f[-2].replace("_", " ")))
+            runs.append((f[4], f[5], problem))
+    return runs
+
+
+def winograd_rule():
+    """3x3 stride-1 convolutions with 32 or more input and output channels on maps of 4x4 or more run oneDNN's
+    Winograd kernels (forward, backward data, backward weights; evaluation too) where it has them (AVX-512, read
+    from /proc/cpuinfo), every other convolution its direct ones; CNN_WINOGRAD=0 turns Winograd off. The shapes
+    and kernels are read from oneDNN's own log, not from cnn.c."""
+    flags = open("/proc/cpuinfo").read().split()
+    avx512 = all(f in flags for f in ("avx512f", "avx512bw", "avx512vl", "avx512dq"))
+    seen = set()
+    for mode in ("train", "eval"):
+        runs = conv_kernels("--model", "resnet20", "--batch-size", "8", "--mode", mode)
+        check(len(runs) >= (57 if mode == "train" else 19), f"resnet20 {mode}: {len(runs)} convolutions logged")
+        for impl, prop, q in runs:
+            fits = q["kh"] == 3 and q["sh"] == 1 and q["ic"] >= 32 and q["oc"] >= 32 and q["oh"] >= 4 and q["ow"] >= 4
+            check(("wino" in impl) == (fits and avx512),
+                  f"resnet20 {mode} {prop} ic{q['ic']} oc{q['oc']} {q['oh']}x{q['ow']} k{q['kh']} s{q['sh']}: {impl}")
+            if "wino" in impl:
+                seen.add(prop)
+    if avx512:
+        check(seen == {"forward_training", "backward_data", "backward_weights"}, f"Winograd ran for {sorted(seen)}")
+    runs = conv_kernels("--model", "resnet20", "--batch-size", "8", env={"CNN_WINOGRAD": "0"})
+    check(runs and not any("wino" in impl for impl, _, _ in runs), "CNN_WINOGRAD=0: no Winograd kernel ran")
+
+
 def main():
     usage_errors()
     precision_bf16()
+    winograd_rule()
     every_misuse()
     summary_counts()
     with tempfile.TemporaryDirectory() as tmp:

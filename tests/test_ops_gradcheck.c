@@ -116,6 +116,9 @@ int main(void) {
     conv_cfg c20 = {20, 3, 1, 1, 1, 1, true, INIT_UNIFORM_FAN_IN};
     gc_opts map4 = {.batch = 2, .c = 12, .h = 4, .w = 4};
     gradcheck("conv 3x3 on a 4x4 map, 12 -> 20 channels in padded blocks (conv_bwd_weights_gemm)", b_conv, &c20, map4);
+    conv_cfg c32 = {32, 3, 1, 1, 1, 1, true, INIT_UNIFORM_FAN_IN};
+    gc_opts map8 = {.batch = 2, .c = 32, .h = 8, .w = 7};
+    gradcheck("conv 3x3, 32 -> 32 channels on an 8x7 map, bias (Winograd on AVX-512)", b_conv, &c32, map8);
     conv_cfg dw5 = {16, 5, 1, 2, 1, 16, false, INIT_UNIFORM_FAN_IN}, dw5s2 = {12, 5, 2, 2, 1, 12, true, INIT_UNIFORM_FAN_IN};
     gc_opts c12 = {.batch = 2, .c = 12, .h = 7, .w = 6};
     gradcheck("conv depthwise 5x5 pad 2 (conv_bwd_weights_depthwise)", b_conv, &dw5, wide);
