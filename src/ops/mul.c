@@ -18,7 +18,7 @@ static bool broadcast(plan *p, int nid) {
 }
 
 /* One channel block of one image: y = a · w[channel] over `area` positions of b channels. Called with
- * a literal b of 8 (the usual block) so that the compiler emits whole vectors. */
+ * a literal b of 8 or 16 (AVX2's and AVX-512's blocks) so that the compiler emits whole vectors. */
 static inline void scale_block(float *y, const float *a, const float *w, int area, int b) {
     for (int s = 0; s < area; s++)
         for (int i = 0; i < b; i++) y[(size_t)s * b + i] = a[(size_t)s * b + i] * w[i];
@@ -57,6 +57,7 @@ static void mul_forward(plan *p, int nid) {
             const float *w = b + ((size_t)n0 * nb + cb) * k.b;
             size_t base = blk_at(k, n0, cb * k.b, 0);
             if (k.b == 8) scale_block(y + base, a + base, w, k.s, 8);
+            else if (k.b == 16) scale_block(y + base, a + base, w, k.s, 16);
             else scale_block(y + base, a + base, w, k.s, k.b);
         }
 }
@@ -91,6 +92,7 @@ static void mul_backward_bcast(plan *p, int nid, const float *dy, blk k) {
             size_t base = blk_at(k, n0, cb * k.b, 0);
             float *dab = da ? da + base : NULL, *dw = db ? db + ((size_t)n0 * nb + cb) * k.b : NULL;
             if (k.b == 8) scale_block_backward(dab, acc_a, dw, acc_b, dy + base, a + base, w, k.s, 8);
+            else if (k.b == 16) scale_block_backward(dab, acc_a, dw, acc_b, dy + base, a + base, w, k.s, 16);
             else scale_block_backward(dab, acc_a, dw, acc_b, dy + base, a + base, w, k.s, k.b);
         }
 }
