@@ -47,11 +47,18 @@ int plan_batch(const plan *p);
 graph *plan_graph(const plan *p);
 
 /* ---- fusion (see op_def.absorb) ---- */
-enum { FUSED_RELU = 1, FUSED_BN = 2, FUSED_SILU = 4 };
+enum { FUSED_RELU = 1, FUSED_BN = 2, FUSED_SILU = 4, FUSED_ADD = 8 };
 void plan_set_fused(plan *p, int nid, unsigned what);
 unsigned plan_fused(const plan *p, int nid);
 /* The node of the given op type that node nid absorbed, or -1. */
 int plan_absorbed(const plan *p, int nid, const char *type);
+/* For node nid absorbing `next`, an addition of tensor t to nid's output (evaluation plans): if t's
+ * value may be overwritten when nid runs (t is made before it, nothing but `next` reads t after it,
+ * t is neither the graph's input nor an output, same layout as the output), nid's output takes t's
+ * buffer, so that it holds t when nid starts; returns whether it does. */
+bool plan_output_over(plan *p, int nid, int next, int t);
+/* The tensor whose buffers tensor t shares (t itself if none). */
+int plan_root(const plan *p, int t);
 
 /* ---- for ops, at compile time ---- */
 bool plan_is_train(const plan *p);                 /* the plan has a backward pass */

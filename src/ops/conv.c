@@ -77,6 +77,7 @@ typedef struct conv_geom {
     dnnl_memory_desc_t w_plain;           /* the weights in PyTorch's layout (oihw, goihw) */
     const dnnl_memory_desc_t *bias;       /* &b or NULL */
     dnnl_dims_t strides, dil, pad;
+    bool sum;                             /* a sum post-op (evaluation: the residual addition after it) */
     dnnl_alg_kind_t act;                  /* activation post-op (evaluation: ReLU, SiLU), dnnl_alg_kind_undef if none */
     dnnl_alg_kind_t alg;                  /* dnnl_convolution_direct or, where it pays, dnnl_convolution_winograd */
 } conv_geom;
@@ -91,6 +92,7 @@ static void make_geom(const conv_attr *a, conv_geom *g) {
     dnnl_dims_t bd = {a->cfg.out_c};
     dnnl_memory_desc_init_by_tag(&g->b, 1, bd, dnnl_f32, dnnl_x);
     g->bias = a->cfg.bias ? &g->b : NULL;
+    g->sum = false;
     g->act = dnnl_alg_kind_undef;
     g->alg = dnnl_convolution_direct;
     g->strides[0] = g->strides[1] = a->cfg.stride;
@@ -123,10 +125,12 @@ static cnn_status fwd_pd(const conv_geom *g, bool train, const dnnl_memory_desc_
                          g->bias, dst, g->strides, g->dil, g->pad, g->pad),
                      "convolution forward"));
     dnnl_primitive_attr_t attr = be_attr();
-    if (g->act != dnnl_alg_kind_undef) {
+    if (g->sum || g->act != dnnl_alg_kind_undef) {
         dnnl_post_ops_t ops;
         dnnl_post_ops_create(&ops);
-        dnnl_post_ops_append_eltwise(ops, 1.0f, g->act, g->act == dnnl_eltwise_swish ? 1.0f : 0.0f, 0.0f);
+        if (g->sum) dnnl_post_ops_append_sum(ops, 1.0f); /* dst = conv + dst, then the activation */
+        if (g->act != dnnl_alg_kind_undef)
+            dnnl_post_ops_append_eltwise(ops, 1.0f, g->act, g->act == dnnl_eltwise_swish ? 1.0f : 0.0f, 0.0f);
         dnnl_primitive_attr_set_post_ops(attr, ops);
         dnnl_post_ops_destroy(ops);
     }
@@ -559,6 +563,7 @@ static cnn_status conv_compile(plan *p, int nid) {
     make_geom(a, &g);
     const unsigned fused = plan_fused(p, nid);
     g.act = fused & FUSED_RELU ? dnnl_eltwise_relu : fused & FUSED_SILU ? dnnl_eltwise_swish : dnnl_alg_kind_undef;
+    g.sum = fused & FUSED_ADD;
     if (s->fold.bn >= 0) g.bias = &g.b; /* the folded shift becomes a bias */
     dnnl_memory_desc_t src = *plan_md(p, n->in[0]), dst = *plan_md(p, n->out[0]);
     bool train = plan_is_train(p);
@@ -587,6 +592,8 @@ static cnn_status conv_compile(plan *p, int nid) {
     /* in bf16 training the bf16 copy of the input is saved for the backward weights */
     if (!st) st = adapter_make(p, nid, plan_md(p, n->in[0]), &src, true, s->bf16 && train ? LIFE_SAVED : LIFE_FWD, &s->src);
     if (!st) st = adapter_make(p, nid, plan_md(p, n->out[0]), &dst, false, LIFE_FWD, &s->dst);
+    if (!st && g.sum && s->dst.buf >= 0) /* conv_absorb takes additions only where the output needs no adapter */
+        st = cnn_fail(CNN_ERR_INTERNAL, "%s: a fused addition on a converted output", n->name);
     if (!st && train) st = compile_backward(p, nid, &g, &src, &dst, fpd);
     dnnl_primitive_desc_destroy(fpd);
     return st;
@@ -675,15 +682,26 @@ static int64_t conv_macs(const graph *g, const node *n) {
     return (int64_t)y->c * y->h * y->w * (a->in_c / a->cfg.groups) * a->cfg.k * a->cfg.k;
 }
 
-/* In evaluation: the batch norm right after (folded), then a ReLU or (AVX-512) a SiLU as a post-op. */
+/* In evaluation: the batch norm right after (folded), then a residual addition (a sum post-op: the
+ * output's buffer holds the other addend when the convolution starts; ungrouped convolutions only,
+ * whose output needs no adapter), then a ReLU or (AVX-512) a SiLU as a post-op. */
 static bool conv_absorb(plan *p, int nid, int next) {
-    const conv_attr *a = plan_graph(p)->nodes[nid].attr;
+    const graph *gr = plan_graph(p);
+    const conv_attr *a = gr->nodes[nid].attr;
     if (plan_is_train(p) || a->window) return false; /* the fold rescales whole weights */
-    const char *type = plan_graph(p)->nodes[next].op->type;
+    const node *m = &gr->nodes[next];
+    const char *type = m->op->type;
     unsigned f = plan_fused(p, nid);
     const unsigned act = FUSED_RELU | FUSED_SILU;
-    if (!(f & (FUSED_BN | act)) && !strcmp(type, "batchnorm")) {
+    if (!(f & (FUSED_BN | FUSED_ADD | act)) && !strcmp(type, "batchnorm")) {
         plan_set_fused(p, nid, FUSED_BN);
+        return true;
+    }
+    if (!(f & (FUSED_ADD | act)) && !strcmp(type, "add") && a->cfg.groups == 1) {
+        int mine = plan_root(p, gr->nodes[nid].out[0]);
+        int other = plan_root(p, m->in[0]) == mine ? m->in[1] : m->in[0];
+        if (!plan_output_over(p, nid, next, other)) return false;
+        plan_set_fused(p, nid, FUSED_ADD);
         return true;
     }
     /* SiLU as a post-op paid on AVX-512 (EfficientNet-B0 inference +13%) but not on AVX2 (-5%): its
