@@ -13,7 +13,8 @@
  * 3×3 convolutions of 32 channels and more (stride 1) run oneDNN's Winograd kernels where it has them
  * (AVX-512; choose_winograd), about twice as fast; CNN_WINOGRAD=0 keeps them direct.
  * In evaluation plans a convolution absorbs the batch norm after it (folded into its weights and
- * bias, refolded when parameters change) and then a ReLU or, on AVX-512, a SiLU (a post-op).
+ * bias, refolded when parameters change), then a residual addition (a sum post-op over the other
+ * addend, whose buffer its output takes: plan_output_over), then a ReLU or, on AVX-512, a SiLU (a post-op).
  * With graph.bf16 (mixed precision) a convolution that has bf16 kernels computes in bf16: its input
  * and output gradient reach the primitives through converting adapters, its weights through a bf16
  * view of the f32 weights; outputs and gradients stay f32 (bf16_kernels, compile_backward). A recurrent cell's steps share
