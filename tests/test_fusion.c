@@ -4,10 +4,14 @@
  * with Winograd), batch norm with running statistics, addition, ReLU. Three graphs: the addend made two
  * convolutions earlier (fused), the addend read again after the addition (not fused: its buffer is
  * still needed), the addend being the convolution's own input (not fused: it reads it). Each checks
- * which way the plan went, so a rule that fuses where it must not, or never fuses, fails. */
+ * which way the plan went, so a rule that fuses where it must not, or never fuses, fails. On a CPU with
+ * bf16 arithmetic the first graph runs in mixed precision too (bf16 convolutions, f32 addend), within
+ * what bf16 operands allow. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "backend/dnnl_backend.h"
+#include "core/error.h"
 #include "core/plan.h"
 #include "ops/ops.h"
 #include "testutil.h"
@@ -17,7 +21,8 @@
 #define H 6
 #define W 5
 #define SIZE (N * C * H * W)
-#define TOL 1e-5 /* f32 (Winograd too) against double: ~1e-6 here */
+#define TOL 1e-5      /* f32 (Winograd too) against double: ~1e-6 here */
+#define TOL_BF16 1e-2 /* bf16 operands (8 significant bits) through three convolutions: ~2e-3 here */
 
 enum shape { FUSED, READ_AFTER, OWN_INPUT };
 
@@ -43,10 +48,11 @@ static int conv_bn(net *m, int x, int i, bool relu) {
  *   FUSED:      y = relu(bn2(conv2(relu(bn1(conv1(a))))) + a)
  *   READ_AFTER: the same, then y + a
  *   OWN_INPUT:  y = relu(bn1(conv1(a)) + a) */
-static void build(net *m, enum shape s) {
+static void build(net *m, enum shape s, bool bf16) {
     memset(m, 0, sizeof *m);
     m->conv[2] = m->bn[2] = -1;
     m->g = graph_new();
+    m->g->bf16 = bf16;
     m->x = graph_input(m->g, C, H, W);
     m->a = conv_bn(m, m->x, 0, true);
     int b = s == OWN_INPUT ? conv_bn(m, m->a, 1, false) : conv_bn(m, conv_bn(m, m->a, 1, true), 2, false);
@@ -117,9 +123,9 @@ static void reference(const net *m, enum shape s, const float *x, double *y) {
     free(in), free(a), free(t);
 }
 
-static void check_shape(enum shape s, const char *name) {
+static void check_shape(enum shape s, const char *name, bool bf16) {
     net m;
-    build(&m, s);
+    build(&m, s, bf16);
     plan *e = NULL;
     CHECK_OK(graph_ok(m.g) ? plan_create(m.g, N, PLAN_EVAL, &e) : m.g->error);
     if (!e) {
@@ -142,7 +148,7 @@ static void check_shape(enum shape s, const char *name) {
         scale = fmax(scale, fabs(want[i]));
     }
     bool fused = plan_fused(e, m.last_conv) & FUSED_ADD;
-    CHECK(err / scale <= TOL, "%s: max error %.2e of max %.3g", name, err / scale, scale);
+    CHECK(err / scale <= (bf16 ? TOL_BF16 : TOL), "%s: max error %.2e of max %.3g", name, err / scale, scale);
     CHECK(fused == (s == FUSED), "%s: the addition is %s", name, fused ? "fused" : "not fused");
     printf("%s: %s, max relative error %.2e\n", name, fused ? "fused" : "not fused", err / scale);
     free(x), free(got), free(want);
@@ -151,8 +157,12 @@ static void check_shape(enum shape s, const char *name) {
 }
 
 int main(void) {
-    check_shape(FUSED, "addend made two convolutions earlier");
-    check_shape(READ_AFTER, "addend read again after the addition");
-    check_shape(OWN_INPUT, "addend is the convolution's input");
+    check_shape(FUSED, "addend made two convolutions earlier", false);
+    check_shape(READ_AFTER, "addend read again after the addition", false);
+    check_shape(OWN_INPUT, "addend is the convolution's input", false);
+    if (be_precision_check("bf16", NULL) == CNN_OK)
+        check_shape(FUSED, "addend made two convolutions earlier, bf16", true);
+    else
+        cnn_clear_error();
     return test_report("test_fusion");
 }
