@@ -106,7 +106,6 @@ size_t plan_arena_bytes(const plan *p) { return p->arena_bytes + p->scratch_byte
 double plan_loss(const plan *p) { return p->loss; }
 double plan_main_loss(const plan *p) { return p->main_loss; }
 bool plan_grad_accum(const plan *p, int nid, int slot) { return p->nodes[nid].in[slot].accum; }
-int plan_root(const plan *p, int t) { return p->root[t]; }
 
 dnnl_memory_t plan_buf_mem(plan *p, int h) { return p->bufs[h].mem; }
 void *plan_buf(plan *p, int h) { return p->arena + p->bufs[h].off; }
@@ -450,24 +449,17 @@ static int only_consumer(const plan *p, int t) {
     return -1;
 }
 
-/* The position of the node that makes tensor t (its absorber's if it was absorbed), -1 for the input. */
-static int made_at(const plan *p, int t) {
-    int prod = p->g->tensors[t].producer;
-    if (prod < 0) return -1;
-    if (p->nodes[prod].pos >= 0) return p->nodes[prod].pos;
-    for (int k = 0; k < p->norder; k++) /* absorbed: its absorber */
-        for (int i = 0; i < p->nodes[p->order[k]].nabsorbed; i++)
-            if (p->nodes[p->order[k]].absorbed[i] == prod) return p->nodes[p->order[k]].pos;
-    return -1;
-}
-
-bool plan_output_over(plan *p, int nid, int next, int t) {
+bool plan_output_over(plan *p, int nid, int next) {
     const graph *g = p->g;
-    int out = p->root[g->nodes[nid].out[0]], r = p->root[t], at = p->nodes[nid].pos;
+    const node *add = &g->nodes[next];
+    int out = p->root[g->nodes[nid].out[0]], at = p->nodes[nid].pos;
+    int t = p->root[add->in[0]] == out ? add->in[1] : add->in[0], r = p->root[t]; /* the other addend */
     if (p->mode == PLAN_TRAIN || r == out || !be_md_equal(&p->md[t], &p->md[g->nodes[nid].out[0]])) return false;
     for (int u = 0; u < g->ntensors; u++) {
         if (p->root[u] != r) continue;
-        if (pinned(g, u) || made_at(p, u) >= at) return false;
+        /* made before nid (an absorbed producer's output shares its absorber's root: checked there) */
+        int prod = g->tensors[u].producer;
+        if (pinned(g, u) || (prod >= 0 && p->nodes[prod].pos >= at)) return false;
         for (int k = 0; k < p->norder; k++) { /* readers that run (not next, being absorbed): before nid */
             const node *c = &g->nodes[p->order[k]];
             for (int s = 0; s < c->nin; s++)

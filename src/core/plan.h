@@ -52,13 +52,11 @@ void plan_set_fused(plan *p, int nid, unsigned what);
 unsigned plan_fused(const plan *p, int nid);
 /* The node of the given op type that node nid absorbed, or -1. */
 int plan_absorbed(const plan *p, int nid, const char *type);
-/* For node nid absorbing `next`, an addition of tensor t to nid's output (evaluation plans): if t's
- * value may be overwritten when nid runs (t is made before it, nothing but `next` reads t after it,
- * t is neither the graph's input nor an output, same layout as the output), nid's output takes t's
- * buffer, so that it holds t when nid starts; returns whether it does. */
-bool plan_output_over(plan *p, int nid, int next, int t);
-/* The tensor whose buffers tensor t shares (t itself if none). */
-int plan_root(const plan *p, int t);
+/* For node nid absorbing `next`, an addition of its output and another tensor t (evaluation plans):
+ * if t's value may be overwritten when nid runs (t is made before it, nothing but `next` reads t after
+ * it, t is neither the graph's input nor an output, same layout as the output), nid's output takes
+ * t's buffer, so that it holds t when nid starts; returns whether it does. */
+bool plan_output_over(plan *p, int nid, int next);
 
 /* ---- for ops, at compile time ---- */
 bool plan_is_train(const plan *p);                 /* the plan has a backward pass */

@@ -690,8 +690,7 @@ static bool conv_absorb(plan *p, int nid, int next) {
     const graph *gr = plan_graph(p);
     const conv_attr *a = gr->nodes[nid].attr;
     if (plan_is_train(p) || a->window) return false; /* the fold rescales whole weights */
-    const node *m = &gr->nodes[next];
-    const char *type = m->op->type;
+    const char *type = gr->nodes[next].op->type;
     unsigned f = plan_fused(p, nid);
     const unsigned act = FUSED_RELU | FUSED_SILU;
     if (!(f & (FUSED_BN | FUSED_ADD | act)) && !strcmp(type, "batchnorm")) {
@@ -699,9 +698,7 @@ static bool conv_absorb(plan *p, int nid, int next) {
         return true;
     }
     if (!(f & (FUSED_ADD | act)) && !strcmp(type, "add") && a->cfg.groups == 1) {
-        int mine = plan_root(p, gr->nodes[nid].out[0]);
-        int other = plan_root(p, m->in[0]) == mine ? m->in[1] : m->in[0];
-        if (!plan_output_over(p, nid, next, other)) return false;
+        if (!plan_output_over(p, nid, next)) return false;
         plan_set_fused(p, nid, FUSED_ADD);
         return true;
     }
