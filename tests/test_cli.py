@@ -259,10 +259,27 @@ def winograd_rule():
     check(runs and not any("wino" in impl for impl, _, _ in runs), "CNN_WINOGRAD=0: no Winograd kernel ran")
 
 
+def grouped_merge():
+    """ResNeXt's grouped convolutions (32 groups of 4, 8, 16 and 32 channels) run with whole vector blocks of
+    channels per group (groups merged where they have fewer: conv.c's grouped_expansion) and, on AVX-512, on
+    oneDNN's blocked JIT kernels, not its GEMM one (12-46 GFLOP/s on them). Read from oneDNN's own log."""
+    flags = open("/proc/cpuinfo").read().split()
+    block = 16 if all(f in flags for f in ("avx512f", "avx512bw", "avx512vl", "avx512dq")) else 8
+    for mode in ("train", "eval"):
+        runs = [r for r in conv_kernels("--model", "resnext50_32x4d", "--input", "3x32x32", "--batch-size", "2",
+                                        "--mode", mode) if "g" in r[2]]
+        check(len(runs) >= (48 if mode == "train" else 16), f"resnext50 {mode}: {len(runs)} grouped convolutions logged")
+        for impl, prop, q in runs:
+            per = q["ic"] // q["g"]
+            check(per % block == 0 and (block == 8 or "gemm" not in impl),
+                  f"resnext50 {mode} {prop} g{q['g']} ic{q['ic']}: {per} channels per group, {impl}")
+
+
 def main():
     usage_errors()
     precision_bf16()
     winograd_rule()
+    grouped_merge()
     every_misuse()
     summary_counts()
     with tempfile.TemporaryDirectory() as tmp:

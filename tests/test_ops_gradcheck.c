@@ -119,6 +119,11 @@ int main(void) {
     conv_cfg c32 = {32, 3, 1, 1, 1, 1, true, INIT_UNIFORM_FAN_IN};
     gc_opts map8 = {.batch = 2, .c = 32, .h = 8, .w = 7};
     gradcheck("conv 3x3, 32 -> 32 channels on an 8x7 map, bias (Winograd on AVX-512)", b_conv, &c32, map8);
+    /* few channels per group: groups merged into whole blocks (block-diagonal weights) */
+    conv_cfg g4 = {32, 3, 1, 1, 1, 8, true, INIT_UNIFORM_FAN_IN}, g8s2 = {32, 3, 2, 1, 1, 4, false, INIT_UNIFORM_FAN_IN};
+    gc_opts in32 = {.batch = 2, .c = 32, .h = 6, .w = 5};
+    gradcheck("conv 3x3, 8 groups of 4 channels, bias (groups merged)", b_conv, &g4, in32);
+    gradcheck("conv 3x3 stride 2, 4 groups of 8 channels (groups merged on AVX-512)", b_conv, &g8s2, in32);
     conv_cfg dw5 = {16, 5, 1, 2, 1, 16, false, INIT_UNIFORM_FAN_IN}, dw5s2 = {12, 5, 2, 2, 1, 12, true, INIT_UNIFORM_FAN_IN};
     gc_opts c12 = {.batch = 2, .c = 12, .h = 7, .w = 6};
     gradcheck("conv depthwise 5x5 pad 2 (conv_bwd_weights_depthwise)", b_conv, &dw5, wide);

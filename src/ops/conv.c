@@ -11,7 +11,10 @@
  * batch, reading the input and the output gradient in their blocked layout; depthwise convolutions that
  * oneDNN would give its GEMM kernel (5×5) get conv_bwd_weights_depthwise.
  * 3×3 convolutions of 32 channels and more (stride 1) run oneDNN's Winograd kernels where it has them
- * (AVX-512; choose_winograd), about twice as fast; CNN_WINOGRAD=0 keeps them direct.
+ * (AVX-512; choose_winograd), about twice as fast; CNN_WINOGRAD=0 keeps them direct. Grouped
+ * convolutions with fewer channels per group than a vector block (ResNeXt's) run with neighbouring
+ * groups merged into whole blocks, block-diagonal weights derived from the parameter at each change
+ * (grouped_expansion, conv_fold), on oneDNN's blocked kernels instead of its GEMM one.
  * In evaluation plans a convolution absorbs the batch norm after it (folded into its weights and
  * bias, refolded when parameters change), then a residual addition (a sum post-op over the other
  * addend, whose buffer its output takes: plan_output_over), then a ReLU or, on AVX-512, a SiLU (a post-op).
@@ -34,12 +37,16 @@ typedef struct conv_attr {
     int row0;
 } conv_attr;
 
-/* Batch norm folded into the weights: w' = w·scale[o], b' = b·scale[o] + shift[o]. */
+/* Weights the forward reads derived from the parameter, remade when it changes: the batch norm
+ * folded in (w' = w·scale[o], b' = b·scale[o] + shift[o]) and/or groups merged (block-diagonal
+ * weights: grouped_expansion). Absent (bn < 0, expand 1) the primitives read the parameter itself. */
 typedef struct conv_fold {
     int bn;                               /* the absorbed batch-norm node, -1 if none */
-    int canon, folded, bias, scale;       /* buffers */
+    int expand;                           /* groups merged into one (1: none) */
+    int canon, wide, folded, bias, scale; /* buffers (wide: the merged groups' goihw, -1 if none) */
     int to_canon, from_canon;             /* reorders of the weights */
-    int64_t version;                      /* parameter version folded */
+    int folded_bwd, to_bwd;               /* merged groups in training: backward data's copy, if its layout differs */
+    int64_t version;                      /* parameter version derived */
 } conv_fold;
 
 typedef struct conv_state {
@@ -53,6 +60,7 @@ typedef struct conv_state {
         int dy, cols;                     /* output gradient oc × (n·oh·ow); input patches (n·oh·ow) × (ic·k·k) */
     } gemm;
     bool depthwise;                       /* backward weights by conv_bwd_weights_depthwise */
+    int dw_wide, dw_to_wide;              /* merged groups: the weight gradient in the primitive's layout, its reorder */
     bool bf16;                            /* the primitives compute in bf16 (graph.bf16, where oneDNN has kernels) */
 } conv_state;
 
@@ -271,6 +279,62 @@ static void choose_winograd(conv_geom *g, bool train, bool bwd_data, const dnnl_
     *g = w;
 }
 
+/* Grouped convolutions with fewer channels per group than a vector block (ResNeXt's 4 and 8 of 32
+ * groups) have no blocked JIT kernel in oneDNN: its GEMM kernel on plain copies ran at 12–46 GFLOP/s
+ * (ResNeXt-50, AVX-512). Merging `expand` neighbouring groups into one of a whole block (block-diagonal
+ * weights, zeros between the merged groups) gives its blocked kernels: `expand` times the arithmetic at
+ * ~150–200 GFLOP/s, with the same result (the zeros add exact zeros). At most 4 merged: beyond that the
+ * extra arithmetic outweighs the kernel's speed. */
+#define EXPAND_MAX 4
+
+/* How many groups to merge (1: none): *fpd is the forward chosen on the tensor's layout `src`, on
+ * `chosen` (plain where oneDNN's blocked kernels refused it). */
+static int grouped_expansion(const conv_attr *a, const_dnnl_primitive_desc_t fpd, const dnnl_memory_desc_t *src,
+                             const dnnl_memory_desc_t *chosen) {
+    const conv_cfg *c = &a->cfg;
+    const int per = a->in_c / c->groups, block = be_block();
+    dnnl_memory_desc_t blocked;
+    blocked_of(src, &blocked);
+    if (c->groups == 1 || per != c->out_c / c->groups || per == 1 || block % per || !be_md_equal(src, &blocked) ||
+        (be_md_equal(chosen, src) && !is_ref(fpd) && !strstr(be_impl(fpd), "gemm")))
+        return 1; /* ungrouped, depthwise, or oneDNN has a blocked kernel for it */
+    const int f = block / per;
+    return f <= EXPAND_MAX && c->groups % f == 0 ? f : 1;
+}
+
+/* g with `expand` groups merged into one: the weights the primitives read (weights "any"). */
+static void merge_groups(conv_geom *g, const conv_attr *a, int expand) {
+    conv_attr m = *a;
+    m.cfg.groups /= expand;
+    conv_geom mg;
+    make_geom(&m, &mg);
+    g->w = g->wc = mg.w;
+    g->w_plain = mg.w_plain;
+}
+
+/* The merged forward in place of *fpd (which src and dst return to the tensors' layouts), where
+ * oneDNN has JIT kernels for every primitive this convolution needs on them; false if not. */
+static bool choose_expansion(conv_geom *g, const conv_attr *a, int expand, bool train, bool bwd_data,
+                             const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst, dnnl_primitive_desc_t *fpd) {
+    conv_geom m = *g;
+    merge_groups(&m, a, expand);
+    dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
+    bool ok = fwd_pd(&m, train, src, dst, &pd[0]) == CNN_OK && !is_ref(pd[0]);
+    if (ok && train && bwd_data) ok = bwd_data_pd(&m, src, dst, pd[0], 0, &pd[1]) == CNN_OK && !is_ref(pd[1]);
+    if (ok && train) ok = bwd_weights_pd(&m, src, dst, pd[0], &pd[2]) == CNN_OK && !is_ref(pd[2]);
+    for (int i = 1; i < 3; i++)
+        if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
+    cnn_clear_error();
+    if (!ok) {
+        if (pd[0]) dnnl_primitive_desc_destroy(pd[0]);
+        return false;
+    }
+    dnnl_primitive_desc_destroy(*fpd);
+    *fpd = pd[0];
+    *g = m;
+    return true;
+}
+
 static bool winograd_enabled(void) { const char *e = getenv("CNN_WINOGRAD"); return !e || strcmp(e, "0"); }
 
 static float *mem_ptr(dnnl_memory_t m) {
@@ -463,6 +527,16 @@ static cnn_status use_param(plan *p, int nid, int k, const dnnl_memory_desc_t *w
     return grad ? plan_param_grad_use(p, nid, k, want, view) : plan_param_use(p, nid, k, want, view);
 }
 
+static cnn_status weights_reorder(plan *p, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, int *prim) {
+    const backend *b = be_get();
+    dnnl_primitive_desc_t pd;
+    CNN_TRY(be_check(dnnl_reorder_primitive_desc_create(&pd, from, b->engine, to, b->engine, NULL), "reorder"));
+    cnn_status st;
+    *prim = plan_prim(p, pd, &st);
+    dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
 /* src, dst: the forward primitive's layouts (src in bf16 when it computes in bf16). */
 static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const dnnl_memory_desc_t *src,
                                    const dnnl_memory_desc_t *dst, const_dnnl_primitive_desc_t fpd) {
@@ -479,7 +553,13 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
         bool plain_src = plan_graph(p)->tensors[n->in[0]].layout == LAYOUT_PLAIN;
         st = bwd_data_pd(g, &dx, &dy, fpd, plain_src, &pd);
         if (!st) s->bwd_data = plan_prim(p, pd, &st);
-        if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_weights_md, 0), false, &s->w_bwd_view);
+        const dnnl_memory_desc_t *wbmd = st ? NULL : be_query_md(pd, dnnl_query_weights_md, 0);
+        if (!st && s->fold.expand == 1) st = use_param(p, nid, 0, wbmd, false, &s->w_bwd_view);
+        /* merged groups: the derived weights, in the backward's layout if it differs from the forward's */
+        if (!st && s->fold.expand > 1 && !be_md_equal(wbmd, be_query_md(fpd, dnnl_query_weights_md, 0))) {
+            if ((s->fold.folded_bwd = plan_request(p, nid, LIFE_PERSIST, wbmd, 0)) < 0) st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
+            if (!st) st = weights_reorder(p, &g->w_plain, wbmd, &s->fold.to_bwd);
+        }
         if (!st) st = adapter_make(p, nid, tsrc, &dx, false, LIFE_BWD, &s->dsrc);
         if (pd) dnnl_primitive_desc_destroy(pd);
         pd = NULL;
@@ -513,6 +593,15 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
         wdst = *dst;
         s->depthwise = true;
         st = use_param(p, nid, 0, &g->w_plain, true, &s->dw_view);
+    } else if (!st && s->fold.expand > 1) {
+        /* merged groups: the primitive's gradient, reordered to the merged goihw, gathered per group */
+        const dnnl_memory_desc_t *dwmd = be_query_md(pd, dnnl_query_diff_weights_md, 0);
+        conv_geom real;
+        make_geom(n->attr, &real);
+        s->bwd_weights = plan_prim(p, pd, &st);
+        if (!st && (s->dw_wide = plan_request(p, nid, LIFE_BWD, dwmd, 0)) < 0) st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
+        if (!st) st = weights_reorder(p, dwmd, &g->w_plain, &s->dw_to_wide);
+        if (!st) st = use_param(p, nid, 0, &real.w_plain, true, &s->dw_view);
     } else if (!st) {
         s->bwd_weights = plan_prim(p, pd, &st);
         if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), true, &s->dw_view);
@@ -524,17 +613,8 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
     return st;
 }
 
-static cnn_status weights_reorder(plan *p, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, int *prim) {
-    const backend *b = be_get();
-    dnnl_primitive_desc_t pd;
-    CNN_TRY(be_check(dnnl_reorder_primitive_desc_create(&pd, from, b->engine, to, b->engine, NULL), "reorder"));
-    cnn_status st;
-    *prim = plan_prim(p, pd, &st);
-    dnnl_primitive_desc_destroy(pd);
-    return st;
-}
-
-/* Buffers and reorders to fold the absorbed batch norm into the weights of the forward primitive. */
+/* Buffers and reorders of the derived weights (conv_fold): the parameter's canonical copy, the
+ * merged groups' (goihw of g, zero between the groups), the forward primitive's layout. */
 static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_primitive_desc_t fpd) {
     conv_fold *f = &((conv_state *)plan_state(p, nid))->fold;
     const param *w = &plan_graph(p)->params[plan_graph(p)->nodes[nid].params[0]];
@@ -542,11 +622,16 @@ static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_
     f->version = -1;
     f->canon = plan_request(p, nid, LIFE_PERSIST, &w->canon_md, 0);
     f->folded = plan_request(p, nid, LIFE_PERSIST, wmd, 0);
-    f->bias = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
-    f->scale = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
-    if (f->canon < 0 || f->folded < 0 || f->bias < 0 || f->scale < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    if (f->canon < 0 || f->folded < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    if (f->bn >= 0) {
+        f->bias = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
+        f->scale = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
+        if (f->bias < 0 || f->scale < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    }
+    if (f->expand > 1 && (f->wide = plan_request(p, nid, LIFE_PERSIST, &g->w_plain, 0)) < 0)
+        return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     CNN_TRY(weights_reorder(p, &w->md, &w->canon_md, &f->to_canon)); /* from the weights themselves (f32) */
-    return weights_reorder(p, &w->canon_md, wmd, &f->from_canon);
+    return weights_reorder(p, f->expand > 1 ? &g->w_plain : &w->canon_md, wmd, &f->from_canon);
 }
 
 static cnn_status conv_compile(plan *p, int nid) {
@@ -557,7 +642,10 @@ static cnn_status conv_compile(plan *p, int nid) {
     s->fwd = s->bwd_data = s->bwd_weights = -1;
     s->w_fwd_view = s->w_bwd_view = s->b_view = s->dw_view = s->db_view = -1;
     s->gemm.dy = s->gemm.cols = -1;
+    s->dw_wide = s->dw_to_wide = -1;
     s->fold.bn = plan_absorbed(p, nid, "batchnorm");
+    s->fold.expand = 1;
+    s->fold.wide = s->fold.bias = s->fold.scale = s->fold.folded_bwd = s->fold.to_bwd = -1;
     plan_set_state(p, nid, s);
     const conv_attr *a = n->attr;
     conv_geom g;
@@ -576,7 +664,15 @@ static cnn_status conv_compile(plan *p, int nid) {
         src = typed(&src, dnnl_bf16);
         st = fwd_pd(&g, train, &src, &dst, &fpd);
     } else {
+        const dnnl_memory_desc_t *tsrc = plan_md(p, n->in[0]);
         st = choose_forward(&g, train, &src, &dst, &fpd);
+        const int f = st ? 1 : grouped_expansion(a, fpd, tsrc, &src);
+        dnnl_memory_desc_t bsrc = *tsrc, bdst = *plan_md(p, n->out[0]);
+        if (f > 1 && choose_expansion(&g, a, f, train, train && plan_needs_grad(p, n->in[0]), &bsrc, &bdst, &fpd)) {
+            s->fold.expand = f;
+            src = bsrc;
+            dst = bdst;
+        }
         if (!st && winograd_fits(a, &src, &dst) && winograd_enabled())
             choose_winograd(&g, train, train && plan_needs_grad(p, n->in[0]), &src, &dst, &fpd);
     }
@@ -584,12 +680,15 @@ static cnn_status conv_compile(plan *p, int nid) {
     s->fwd = plan_prim(p, fpd, &st);
     const dnnl_memory_desc_t *wmd = be_query_md(fpd, dnnl_query_weights_md, 0);
     /* in bf16 the weights stay f32 (placed in the forward's layout if this is their first use): the
-     * primitives read a bf16 view of them, refreshed when they change */
+     * primitives read a bf16 view of them, refreshed when they change; merged groups read the
+     * derived weights, and the parameter keeps PyTorch's layout */
     const dnnl_memory_desc_t w32 = typed(wmd, dnnl_f32);
+    conv_geom real;
+    make_geom(a, &real);
     if (!st && s->bf16 && !a->window) st = use_param(p, nid, 0, &w32, false, &s->w_fwd_view);
-    if (!st) st = use_param(p, nid, 0, wmd, false, &s->w_fwd_view);
+    if (!st) st = use_param(p, nid, 0, s->fold.expand > 1 ? &real.w_plain : wmd, false, &s->w_fwd_view);
     if (!st && n->nparams > 1) st = use_param(p, nid, 1, &g.b, false, &s->b_view);
-    if (!st && s->fold.bn >= 0) st = compile_fold(p, nid, &g, fpd);
+    if (!st && (s->fold.bn >= 0 || s->fold.expand > 1)) st = compile_fold(p, nid, &g, fpd);
     /* in bf16 training the bf16 copy of the input is saved for the backward weights */
     if (!st) st = adapter_make(p, nid, plan_md(p, n->in[0]), &src, true, s->bf16 && train ? LIFE_SAVED : LIFE_FWD, &s->src);
     if (!st) st = adapter_make(p, nid, plan_md(p, n->out[0]), &dst, false, LIFE_FWD, &s->dst);
@@ -600,7 +699,24 @@ static cnn_status conv_compile(plan *p, int nid) {
     return st;
 }
 
-/* Recompute w' and b' from the current weights and batch-norm statistics (after a change). */
+/* Spread the groups of canonical weights (goihw, `per` channels a group) over merged ones (goihw of
+ * groups/expand, zero between the merged groups); or back (gather) for the weight gradient. */
+static void merged_weights(float *canon, float *wide, int groups, int expand, int per, int taps, bool gather) {
+    const int wper = per * expand; /* channels of a merged group */
+    if (!gather) memset(wide, 0, sizeof(float) * (size_t)groups * per * wper * taps);
+    for (int gi = 0; gi < groups; gi++) {
+        const int r = gi % expand; /* its place in the merged group */
+        float *mg = wide + (size_t)(gi / expand) * wper * wper * taps;
+        for (int o = 0; o < per; o++)
+            for (int i = 0; i < per; i++) {
+                float *c = canon + (((size_t)gi * per + o) * per + i) * taps;
+                float *w = mg + ((size_t)(r * per + o) * wper + r * per + i) * taps;
+                memcpy(gather ? c : w, gather ? w : c, sizeof(float) * taps);
+            }
+    }
+}
+
+/* Recompute the derived weights (and b') from the current weights and batch-norm statistics (after a change). */
 static void refold(plan *p, int nid) {
     conv_state *s = plan_state(p, nid);
     conv_fold *f = &s->fold;
@@ -610,17 +726,29 @@ static void refold(plan *p, int nid) {
     const param *w = &g->params[n->params[0]];
     dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, plan_param_mem(p, nid, 0, -1)}, {DNNL_ARG_TO, plan_buf_mem(p, f->canon)}};
     plan_run(p, f->to_canon, 2, r);
-    float *canon = plan_buf(p, f->canon), *scale = plan_buf(p, f->scale), *bias = plan_buf(p, f->bias);
-    op_batchnorm_fold(p, f->bn, scale, bias);
+    float *canon = plan_buf(p, f->canon);
     int out = (int)w->dims[0];
     int64_t per = param_numel(w) / out;
-    const float *b0 = n->nparams > 1 ? plan_param_ptr(p, nid, 1) : NULL;
-    for (int o = 0; o < out; o++) {
-        for (int64_t i = 0; i < per; i++) canon[o * per + i] *= scale[o];
-        if (b0) bias[o] += b0[o] * scale[o];
+    if (f->bn >= 0) {
+        float *scale = plan_buf(p, f->scale), *bias = plan_buf(p, f->bias);
+        op_batchnorm_fold(p, f->bn, scale, bias);
+        const float *b0 = n->nparams > 1 ? plan_param_ptr(p, nid, 1) : NULL;
+        for (int o = 0; o < out; o++) {
+            for (int64_t i = 0; i < per; i++) canon[o * per + i] *= scale[o];
+            if (b0) bias[o] += b0[o] * scale[o];
+        }
     }
-    dnnl_exec_arg_t back[2] = {{DNNL_ARG_FROM, plan_buf_mem(p, f->canon)}, {DNNL_ARG_TO, plan_buf_mem(p, f->folded)}};
+    if (f->expand > 1) {
+        const conv_cfg *c = &((const conv_attr *)n->attr)->cfg;
+        merged_weights(canon, plan_buf(p, f->wide), c->groups, f->expand, out / c->groups, c->k * c->k, false);
+    }
+    dnnl_exec_arg_t back[2] = {{DNNL_ARG_FROM, plan_buf_mem(p, f->expand > 1 ? f->wide : f->canon)},
+                               {DNNL_ARG_TO, plan_buf_mem(p, f->folded)}};
     plan_run(p, f->from_canon, 2, back);
+    if (f->to_bwd >= 0) {
+        dnnl_exec_arg_t bwd[2] = {{DNNL_ARG_FROM, plan_buf_mem(p, f->wide)}, {DNNL_ARG_TO, plan_buf_mem(p, f->folded_bwd)}};
+        plan_run(p, f->to_bwd, 2, bwd);
+    }
     f->version = g->version;
 }
 
@@ -628,11 +756,11 @@ static void conv_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
     dnnl_memory_t y = plan_val_mem(p, n->out[0]);
-    bool fold = s->fold.bn >= 0;
-    if (fold) refold(p, nid);
+    const bool derived = s->fold.bn >= 0 || s->fold.expand > 1, fold = s->fold.bn >= 0;
+    if (derived) refold(p, nid);
     dnnl_exec_arg_t args[4] = {
         {DNNL_ARG_SRC, adapter_in(p, &s->src, plan_val_mem(p, n->in[0]))},
-        {DNNL_ARG_WEIGHTS, fold ? plan_buf_mem(p, s->fold.folded) : plan_param_mem(p, nid, 0, s->w_fwd_view)},
+        {DNNL_ARG_WEIGHTS, derived ? plan_buf_mem(p, s->fold.folded) : plan_param_mem(p, nid, 0, s->w_fwd_view)},
         {DNNL_ARG_DST, adapter_out(p, &s->dst, y)},
     };
     int na = 3;
@@ -650,7 +778,8 @@ static void conv_backward(plan *p, int nid) {
         dnnl_memory_t target = plan_grad_in_begin(p, nid, 0);
         dnnl_exec_arg_t args[3] = {
             {DNNL_ARG_DIFF_SRC, adapter_out(p, &s->dsrc, target)},
-            {DNNL_ARG_WEIGHTS, plan_param_mem(p, nid, 0, s->w_bwd_view)},
+            {DNNL_ARG_WEIGHTS, s->fold.expand == 1 ? plan_param_mem(p, nid, 0, s->w_bwd_view)
+                                                    : plan_buf_mem(p, s->fold.to_bwd >= 0 ? s->fold.folded_bwd : s->fold.folded)},
             {DNNL_ARG_DIFF_DST, dy},
         };
         plan_run(p, s->bwd_data, 3, args);
@@ -671,7 +800,16 @@ static void conv_backward(plan *p, int nid) {
     else if (s->depthwise)
         conv_bwd_weights_depthwise(p, nid, args[0].memory, args[1].memory, mem_ptr(args[2].memory),
                                    na > 3 ? mem_ptr(args[3].memory) : NULL);
-    else
+    else if (s->fold.expand > 1) {
+        dnnl_memory_t dw = args[2].memory;
+        args[2].memory = plan_buf_mem(p, s->dw_wide);
+        plan_run(p, s->bwd_weights, na, args);
+        dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, args[2].memory}, {DNNL_ARG_TO, plan_buf_mem(p, s->fold.wide)}};
+        plan_run(p, s->dw_to_wide, 2, r);
+        const conv_cfg *c = &((const conv_attr *)n->attr)->cfg;
+        merged_weights(mem_ptr(dw), plan_buf(p, s->fold.wide), c->groups, s->fold.expand, c->out_c / c->groups,
+                       c->k * c->k, true);
+    } else
         plan_run(p, s->bwd_weights, na, args);
     plan_param_grad_end(p, nid, 0, s->dw_view);
     if (n->nparams > 1) plan_param_grad_end(p, nid, 1, s->db_view);
