@@ -55,6 +55,14 @@ static void add_backward(plan *p, int nid) {
     const float *dy = plan_grad(p, n->out[0]);
     const float *y = plan_fused(p, nid) & FUSED_RELU ? plan_val(p, n->out[0]) : NULL;
     size_t len = blk_size(blk_of(p, n->out[0]));
+    if (y && plan_needs_grad(p, n->in[0]) && plan_needs_grad(p, n->in[1]) && !plan_grad_accum(p, nid, 0) &&
+        !plan_grad_accum(p, nid, 1)) {
+        /* the residual block's usual case: both inputs get the masked gradient, in one pass */
+        float *dx0 = plan_grad(p, n->in[0]), *dx1 = plan_grad(p, n->in[1]);
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < len; i++) dx0[i] = dx1[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        return;
+    }
     pass_grad(p, nid, 0, dy, y, len);
     pass_grad(p, nid, 1, dy, y, len);
 }
