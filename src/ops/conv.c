@@ -253,6 +253,32 @@ static bool winograd_fits(const conv_attr *a, const dnnl_memory_desc_t *src, con
            be_md_equal(src, &blocked);
 }
 
+/* Whether oneDNN has kernels accepted (`impl` in their name, or any but its reference ones if impl is
+ * NULL) for every primitive this convolution needs under geometry m: the forward (a training one if
+ * fwd_train), in training the backward data where the input needs a gradient and the backward weights.
+ * If so *fpd becomes m's forward and *g m. */
+static bool switch_geometry(conv_geom *g, const conv_geom *m, const char *impl, bool fwd_train, bool train,
+                            bool bwd_data, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                            dnnl_primitive_desc_t *fpd) {
+    dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
+#define ACCEPTED(q) (impl ? strstr(be_impl(q), impl) != NULL : !is_ref(q))
+    bool ok = fwd_pd(m, fwd_train, src, dst, &pd[0]) == CNN_OK && ACCEPTED(pd[0]);
+    if (ok && train && bwd_data) ok = bwd_data_pd(m, src, dst, pd[0], 0, &pd[1]) == CNN_OK && ACCEPTED(pd[1]);
+    if (ok && train) ok = bwd_weights_pd(m, src, dst, pd[0], &pd[2]) == CNN_OK && ACCEPTED(pd[2]);
+#undef ACCEPTED
+    for (int i = 1; i < 3; i++)
+        if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
+    cnn_clear_error();
+    if (!ok) {
+        if (pd[0]) dnnl_primitive_desc_destroy(pd[0]);
+        return false;
+    }
+    dnnl_primitive_desc_destroy(*fpd);
+    *fpd = pd[0];
+    *g = *m;
+    return true;
+}
+
 /* The Winograd forward in place of the direct one *fpd, where oneDNN has Winograd kernels for every
  * primitive this convolution needs; g->alg says which won. The weights keep the direct forward's
  * layout, and evaluation too creates a training forward: for inference oneDNN wants its own
@@ -262,21 +288,7 @@ static void choose_winograd(conv_geom *g, bool train, bool bwd_data, const dnnl_
     conv_geom w = *g;
     w.alg = dnnl_convolution_winograd;
     w.wc = *be_query_md(*fpd, dnnl_query_weights_md, 0);
-    dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
-    bool ok = fwd_pd(&w, true, src, dst, &pd[0]) == CNN_OK && strstr(be_impl(pd[0]), "wino");
-    if (ok && train && bwd_data)
-        ok = bwd_data_pd(&w, src, dst, pd[0], 0, &pd[1]) == CNN_OK && strstr(be_impl(pd[1]), "wino");
-    if (ok && train) ok = bwd_weights_pd(&w, src, dst, pd[0], &pd[2]) == CNN_OK && strstr(be_impl(pd[2]), "wino");
-    for (int i = 1; i < 3; i++)
-        if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
-    cnn_clear_error();
-    if (!ok) {
-        if (pd[0]) dnnl_primitive_desc_destroy(pd[0]);
-        return;
-    }
-    dnnl_primitive_desc_destroy(*fpd);
-    *fpd = pd[0];
-    *g = w;
+    switch_geometry(g, &w, "wino", true, train, bwd_data, src, dst, fpd);
 }
 
 /* Grouped convolutions with fewer channels per group than a vector block (ResNeXt's 4 and 8 of 32
@@ -318,21 +330,7 @@ static bool choose_expansion(conv_geom *g, const conv_attr *a, int expand, bool 
                              const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst, dnnl_primitive_desc_t *fpd) {
     conv_geom m = *g;
     merge_groups(&m, a, expand);
-    dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
-    bool ok = fwd_pd(&m, train, src, dst, &pd[0]) == CNN_OK && !is_ref(pd[0]);
-    if (ok && train && bwd_data) ok = bwd_data_pd(&m, src, dst, pd[0], 0, &pd[1]) == CNN_OK && !is_ref(pd[1]);
-    if (ok && train) ok = bwd_weights_pd(&m, src, dst, pd[0], &pd[2]) == CNN_OK && !is_ref(pd[2]);
-    for (int i = 1; i < 3; i++)
-        if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
-    cnn_clear_error();
-    if (!ok) {
-        if (pd[0]) dnnl_primitive_desc_destroy(pd[0]);
-        return false;
-    }
-    dnnl_primitive_desc_destroy(*fpd);
-    *fpd = pd[0];
-    *g = m;
-    return true;
+    return switch_geometry(g, &m, NULL, train, train, bwd_data, src, dst, fpd);
 }
 
 static bool winograd_enabled(void) { const char *e = getenv("CNN_WINOGRAD"); return !e || strcmp(e, "0"); }
@@ -596,12 +594,10 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
     } else if (!st && s->fold.expand > 1) {
         /* merged groups: the primitive's gradient, reordered to the merged goihw, gathered per group */
         const dnnl_memory_desc_t *dwmd = be_query_md(pd, dnnl_query_diff_weights_md, 0);
-        conv_geom real;
-        make_geom(n->attr, &real);
         s->bwd_weights = plan_prim(p, pd, &st);
         if (!st && (s->dw_wide = plan_request(p, nid, LIFE_BWD, dwmd, 0)) < 0) st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
         if (!st) st = weights_reorder(p, dwmd, &g->w_plain, &s->dw_to_wide);
-        if (!st) st = use_param(p, nid, 0, &real.w_plain, true, &s->dw_view);
+        if (!st) st = use_param(p, nid, 0, &plan_graph(p)->params[n->params[0]].canon_md, true, &s->dw_view);
     } else if (!st) {
         s->bwd_weights = plan_prim(p, pd, &st);
         if (!st) st = use_param(p, nid, 0, be_query_md(pd, dnnl_query_diff_weights_md, 0), true, &s->dw_view);
@@ -682,11 +678,9 @@ static cnn_status conv_compile(plan *p, int nid) {
     /* in bf16 the weights stay f32 (placed in the forward's layout if this is their first use): the
      * primitives read a bf16 view of them, refreshed when they change; merged groups read the
      * derived weights, and the parameter keeps PyTorch's layout */
-    const dnnl_memory_desc_t w32 = typed(wmd, dnnl_f32);
-    conv_geom real;
-    make_geom(a, &real);
+    const dnnl_memory_desc_t w32 = typed(wmd, dnnl_f32), *canon = &gr->params[n->params[0]].canon_md;
     if (!st && s->bf16 && !a->window) st = use_param(p, nid, 0, &w32, false, &s->w_fwd_view);
-    if (!st) st = use_param(p, nid, 0, s->fold.expand > 1 ? &real.w_plain : wmd, false, &s->w_fwd_view);
+    if (!st) st = use_param(p, nid, 0, s->fold.expand > 1 ? canon : wmd, false, &s->w_fwd_view);
     if (!st && n->nparams > 1) st = use_param(p, nid, 1, &g.b, false, &s->b_view);
     if (!st && (s->fold.bn >= 0 || s->fold.expand > 1)) st = compile_fold(p, nid, &g, fpd);
     /* in bf16 training the bf16 copy of the input is saved for the backward weights */

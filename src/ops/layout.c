@@ -4,7 +4,7 @@
 
 void blk_copy_channels(float *dst, blk d, int dc0, const float *src, blk s, int sc0, int nc, bool accumulate) {
     /* whole aligned blocks move as contiguous runs of s*b floats */
-    bool aligned = d.b == s.b && dc0 % d.b == 0 && sc0 % s.b == 0 && (nc % d.b == 0 || sc0 + nc == s.c);
+    bool aligned = dc0 % d.b == 0 && sc0 % s.b == 0 && (nc % d.b == 0 || sc0 + nc == s.c);
     if (aligned && !accumulate) {
         int nblocks = (nc + d.b - 1) / d.b;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -15,38 +15,25 @@ void blk_copy_channels(float *dst, blk d, int dc0, const float *src, blk s, int 
         /* a partial last block copied whole carries src's zero padding into channels past nc */
         return;
     }
-    if (d.b == s.b) {
-        /* per destination block, at most two runs of channels contiguous on both sides (split where
-         * the source crosses a block boundary), at every position: each cache line read and written
-         * once, where a channel at a time would read every line b times */
-        const int b = d.b, first = dc0 / b, last = (dc0 + nc - 1) / b;
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int n = 0; n < d.n; n++)
-            for (int db = first; db <= last; db++) {
-                const int hi = (db + 1) * b < dc0 + nc ? (db + 1) * b : dc0 + nc;
-                for (int lo = db * b > dc0 ? db * b : dc0; lo < hi;) {
-                    const int sc = sc0 + lo - dc0, len = hi - lo < b - sc % b ? hi - lo : b - sc % b;
-                    float *o = dst + blk_at(d, n, lo, 0);
-                    const float *i = src + blk_at(s, n, sc, 0);
-                    for (int k = 0; k < d.s; k++, o += b, i += b)
-                        if (accumulate)
-                            for (int j = 0; j < len; j++) o[j] += i[j];
-                        else
-                            for (int j = 0; j < len; j++) o[j] = i[j];
-                    lo += len;
-                }
-            }
-        return;
-    }
+    /* per destination block, at most two runs of channels contiguous on both sides (split where the
+     * source crosses a block boundary), at every position: each cache line read and written once,
+     * where a channel at a time would read every line b times */
+    const int b = d.b, first = dc0 / b, last = (dc0 + nc - 1) / b;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < d.n; n++)
-        for (int c = 0; c < nc; c++) {
-            float *o = dst + blk_at(d, n, dc0 + c, 0);
-            const float *i = src + blk_at(s, n, sc0 + c, 0);
-            if (accumulate)
-                for (int k = 0; k < d.s; k++) o[(size_t)k * d.b] += i[(size_t)k * s.b];
-            else
-                for (int k = 0; k < d.s; k++) o[(size_t)k * d.b] = i[(size_t)k * s.b];
+        for (int db = first; db <= last; db++) {
+            const int hi = (db + 1) * b < dc0 + nc ? (db + 1) * b : dc0 + nc;
+            for (int lo = db * b > dc0 ? db * b : dc0; lo < hi;) {
+                const int sc = sc0 + lo - dc0, len = hi - lo < b - sc % b ? hi - lo : b - sc % b;
+                float *o = dst + blk_at(d, n, lo, 0);
+                const float *i = src + blk_at(s, n, sc, 0);
+                for (int k = 0; k < d.s; k++, o += b, i += b)
+                    if (accumulate)
+                        for (int j = 0; j < len; j++) o[j] += i[j];
+                    else
+                        for (int j = 0; j < len; j++) o[j] = i[j];
+                lo += len;
+            }
         }
 }
 

@@ -28,7 +28,8 @@ static inline size_t blk_at(blk k, int n, int c, int s) {
     return (((size_t)n * (k.cp / k.b) + c / k.b) * k.s + s) * k.b + c % k.b;
 }
 
-/* Copy channels [sc0, sc0+nc) of src into [dc0, dc0+nc) of dst (same n and s; any blocks);
+/* Copy channels [sc0, sc0+nc) of src into [dc0, dc0+nc) of dst (same n, s and block: concat and slice
+ * make their inputs blocked);
  * accumulate adds instead of overwriting. */
 void blk_copy_channels(float *dst, blk d, int dc0, const float *src, blk s, int sc0, int nc, bool accumulate);
 /* Zero channels [c0, c1) of every sample (c1 may run into the padding). */
