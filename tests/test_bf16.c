@@ -76,16 +76,6 @@ static void reference_conv(const conv_case *c, int oh, int ow, const float *x, c
                 }
 }
 
-/* max |got - want| / max |want| */
-static double rel_error(const float *got, const double *want, int64_t n) {
-    double err = 0, scale = 0;
-    for (int64_t i = 0; i < n; i++) {
-        err = fmax(err, fabs(got[i] - want[i]));
-        scale = fmax(scale, fabs(want[i]));
-    }
-    return scale > 0 ? err / scale : err;
-}
-
 typedef struct result {
     float *y, *y_eval, *dx, *dw, *db;
     float *y_neg; /* output after the weights were negated */

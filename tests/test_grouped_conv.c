@@ -93,19 +93,15 @@ static void randomize(net *m, uint64_t seed) {
 static double forward_error(net *m, plan *e, bool training, const float *x) {
     const int size = N * C * m->oh * m->ow;
     float *got = malloc(sizeof(float) * size);
-    double *want = malloc(sizeof(double) * size), err = 0, scale = 0;
+    double *want = malloc(sizeof(double) * size);
     plan_poison(e);
     memcpy(plan_input(e), x, sizeof(float) * N * C * H * W);
     CHECK_OK(plan_forward(e, training, 0));
     CHECK_OK(plan_read(e, m->y, false, got));
     reference(m, x, want);
-    for (int i = 0; i < size; i++) {
-        const double d = fabs(got[i] - want[i]);
-        err = isnan(d) || d > err ? d : err; /* (fmax would drop a NaN, which a poisoned buffer read gives) */
-        scale = fmax(scale, fabs(want[i]));
-    }
+    const double err = rel_error(got, want, size);
     free(got), free(want);
-    return err / scale;
+    return err;
 }
 
 static void check(int groups, int stride, bool bn, enum plan_mode mode) {

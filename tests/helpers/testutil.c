@@ -19,6 +19,16 @@ int test_report(const char *name) {
     return 0;
 }
 
+double rel_error(const float *got, const double *want, int64_t n) {
+    double err = 0, scale = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs(got[i] - want[i]);
+        err = isnan(d) || d > err ? d : err; /* (fmax would drop the NaN) */
+        scale = fmax(scale, fabs(want[i]));
+    }
+    return scale > 0 ? err / scale : err;
+}
+
 bool close_arrays(const char *what, const float *a, const float *b, int64_t n, double rtol, double atol) {
     int64_t worst = -1;
     double worst_excess = 0, max_abs = 0;

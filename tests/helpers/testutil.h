@@ -32,6 +32,9 @@ extern int test_failures;
 /* Summary line and exit status for main(). */
 int test_report(const char *name);
 
+/* max |got - want| / max |want| against a double-precision reference; NaN if any got is NaN (a read of
+ * a poisoned buffer), so that a tolerance check fails on it. */
+double rel_error(const float *got, const double *want, int64_t n);
 /* |a-b| <= atol + rtol*max(|a|,|b|) for every element; prints the worst one. */
 bool close_arrays(const char *what, const float *a, const float *b, int64_t n, double rtol, double atol);
 void fill_uniform(float *v, int64_t n, uint64_t seed, float lo, float hi);
