@@ -84,6 +84,8 @@ typedef struct cnn_train_config {
     unsigned long long seed;   /* initialization, order, augmentation, dropout (default 1) */
     FILE *log;                 /* progress and per-epoch lines (NULL: stdout) */
     const char *precision;     /* "f32" (NULL: f32) or "bf16": convolutions in bf16, weights f32 (needs AVX512-BF16) */
+    int recompute;             /* less activation memory: batch norm outputs recomputed in the backward pass
+                                  instead of kept (same gradients; default 0) */
 } cnn_train_config;
 
 typedef struct cnn_train_result {

@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import re
+import struct
 import tempfile
 
 from cnntest import check, cnn, cpu_has_bf16, report, write_cifar10
@@ -223,6 +224,32 @@ def precision_bf16():
         check(rc == 0, f"resume of a bf16 run in bf16: exit {rc}, {err!r}")
 
 
+def recompute_same_run(tmp):
+    """--recompute (batch norm outputs written again in the backward pass, not kept) trains the same run: the
+    per-epoch losses and accuracies of resnet20 on tiny CIFAR-10 equal those of a run keeping them (the gradients
+    themselves: test_recompute); a resumed run may turn it on; inference has nothing to recompute."""
+    data = os.path.join(tmp, "cifar-rc")
+    write_cifar10(data)
+    rows = {}
+    for flag in ([], ["--recompute"]):
+        run = os.path.join(tmp, "rc" + "".join(flag))
+        rc, out, err = cnn("train", "--model", "resnet20", "--dataset", "cifar10", "--data", data, "--epochs", "1",
+                           "--batch-size", "8", "--schedule", "constant", "--out", run, "--quiet", *flag)
+        check(rc == 0, f"train {flag}: exit {rc}, {err!r}")
+        if rc == 0:
+            rows[bool(flag)] = [{k: v for k, v in r.items() if k != "seconds"}
+                                for r in csv.DictReader(open(os.path.join(run, "metrics.csv")))]
+            with open(os.path.join(run, "last.safetensors"), "rb") as f:
+                n = struct.unpack("<Q", f.read(8))[0]
+                stored = json.loads(json.loads(f.read(n))["__metadata__"]["cnn"])["train"]["config"]
+            check(stored.get("recompute", False) == bool(flag), f"run {flag} stores recompute {stored.get('recompute')}")
+    check(len(rows) == 2 and rows[True] == rows[False], f"--recompute changes the run: {rows}")
+    rc, _, err = cnn("train", "--resume", os.path.join(tmp, "rc"), "--epochs", "2", "--recompute", "--quiet")
+    check(rc == 0, f"resume with --recompute: exit {rc}, {err!r}")
+    rc, _, err = cnn("bench", "--mode", "eval", "--recompute", "--steps", "1")
+    check(rc == 2 and "--recompute" in err and "--mode train" in err, f"bench --mode eval --recompute: exit {rc}, {err!r}")
+
+
 def conv_kernels(*args, env=None):
     """(implementation, propagation, problem) of every convolution `cnn bench` runs, from oneDNN's verbose log."""
     rc, out, err = cnn("bench", *args, "--steps", "1", "--warmup", "0", env={"ONEDNN_VERBOSE": "1", **(env or {})})
@@ -285,6 +312,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         bad_files(tmp)
         train_eval_cifar(tmp)
+        recompute_same_run(tmp)
     report("test_cli")
 
 

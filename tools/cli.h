@@ -55,6 +55,7 @@ typedef struct bench_args {
     const char *mode;
     const char *precision;           /* f32 or bf16 (where the CPU has it: be_precision_check) */
     bool bf16;                       /* precision is bf16 */
+    bool recompute;                  /* --recompute: batch norm outputs recomputed in backward (graph.recompute) */
     bool profile;
     bool peak;                       /* --peak: time sgemm, the machine's f32 ceiling */
     const char *save;                /* --save: time checkpoint saves into this directory */
@@ -64,6 +65,10 @@ typedef struct bench_args {
 } bench_args;
 int cmd_bench_options(int argc, char **argv, bench_args *out, bool *done);
 
+/* The help of --recompute (train, bench). */
+#define CLI_RECOMPUTE_HELP                                                                          \
+    "training keeps less activation memory: batch norm outputs (with their ReLU) are computed again " \
+    "in the backward pass instead of kept (same gradients, one more normalization pass each)"
 /* The help of --stochastic-depth (train, summary, bench): one option for every residual family. */
 #define CLI_STOCHASTIC_DEPTH_HELP                                                                    \
     "stochastic depth: residual branches drop with a probability rising linearly with depth to P " \

@@ -95,11 +95,14 @@ static cnn_status time_saves(const model_cfg *m, const graph *g, const optimizer
     return st;
 }
 
-static cnn_status run(model_cfg *m, int batch, int steps, int warmup, bool train, bool bf16, bool prof,
-                      const char *save_dir) {
+static cnn_status run(bench_args *a) {
+    model_cfg *m = &a->model;
+    int batch = a->batch, steps = a->steps, warmup = a->warmup;
+    bool train = strcmp(a->mode, "train") == 0, prof = a->profile;
     graph *g;
     CNN_TRY(model_build(m, &g));
-    g->bf16 = bf16;
+    g->bf16 = a->bf16;
+    g->recompute = a->recompute;
     graph_attach_losses(g, 0);
     plan *p = NULL;
     optimizer *o = NULL;
@@ -130,12 +133,12 @@ static cnn_status run(model_cfg *m, int batch, int steps, int warmup, bool train
         /* a training step is three convolutions' worth per layer: forward, backward data, backward weights */
         double flop = 2.0 * (double)graph_macs(g) * (train ? 3 : 1);
         printf("%s %s%s, input %dx%dx%d, batch %d, %d threads: %.1f img/s (%.2f ms per step, %d steps); activations %.1f MB; "
-               "%.3f GFLOP per image, %.1f GFLOP/s\n", m->name, train ? "training" : "inference", bf16 ? " in bf16" : "",
+               "%.3f GFLOP per image, %.1f GFLOP/s\n", m->name, train ? "training" : "inference", a->bf16 ? " in bf16" : "",
                m->in_c, m->in_h, m->in_w,
                batch, omp_get_max_threads(), steps * batch / dt, 1e3 * dt / steps, steps, plan_arena_bytes(p) / 1048576.0,
                flop / 1e9, flop * steps * batch / dt / 1e9);
         if (prof) print_profile(&pr, steps);
-        if (save_dir && train) st = time_saves(m, g, o, save_dir, steps, dt / steps);
+        if (a->save && train) st = time_saves(m, g, o, a->save, steps, dt / steps);
     }
     optim_free(o);
     plan_free(p);
@@ -235,6 +238,7 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
         {"peak", OPT_FLAG, &a->peak, NULL, "time oneDNN's sgemm (2048^3) instead: the f32 ceiling of this machine"},
         {"precision", OPT_CHOICE, &a->precision, NULL, "arithmetic: bf16 convolutions (needs AVX512-BF16; mixed precision, f32 weights)", 0, 0,
          "f32|bf16"},
+        {"recompute", OPT_FLAG, &a->recompute, NULL, CLI_RECOMPUTE_HELP},
         {"save", OPT_STRING, &a->save, "DIR", "then time as many checkpoint saves (with optimizer state) into DIR"},
         {"threads", OPT_INT, &a->threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024},
         {"data", OPT_STRING, &a->data, "DIR", "time the loader alone on an image folder DIR/<class>/<images>"},
@@ -273,6 +277,8 @@ int cmd_bench(int argc, char **argv) {
     }
     if (a.save && strcmp(a.mode, "train"))
         return cli_fail(&bench_command, cnn_fail(CNN_ERR_ARG, "--save times the checkpoints of training: use --mode train"));
-    cnn_status st = run(&a.model, a.batch, a.steps, a.warmup, strcmp(a.mode, "train") == 0, a.bf16, a.profile, a.save);
+    if (a.recompute && strcmp(a.mode, "train"))
+        return cli_fail(&bench_command, cnn_fail(CNN_ERR_ARG, "--recompute saves training's activation memory: use --mode train"));
+    cnn_status st = run(&a);
     return st ? cli_fail(&bench_command, st) : EXIT_OK;
 }

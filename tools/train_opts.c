@@ -39,6 +39,7 @@ static void add_model_opts(train_opts *t, unsigned groups) {
     ADD(TO_MODEL, "threads", OPT_INT, &c->threads, "N", "threads (0: OMP_NUM_THREADS or all cores)", 0, 1024);
     ADD(TO_MODEL, "precision", OPT_CHOICE, &t->precision, NULL,
         "arithmetic: bf16 convolutions (needs AVX512-BF16; mixed precision, f32 weights)", 0, 0, "f32|bf16");
+    ADD(TO_MODEL, "recompute", OPT_FLAG, &c->recompute, NULL, CLI_RECOMPUTE_HELP);
 }
 
 static void add_optim_opts(train_opts *t, unsigned groups) {
@@ -213,8 +214,8 @@ static void from_stored(train_opts *t) {
     if (c->sched.nmilestones) t->milestones = t->milestones_buf;
 }
 
-static const char *const changeable[] = {"resume", "epochs", "threads",          "data", "workers",
-                                         "eval-batch-size", "checkpoint-every", "plot", "quiet"};
+static const char *const changeable[] = {"resume",          "epochs",           "threads", "data",  "workers",
+                                         "eval-batch-size", "checkpoint-every", "plot",    "quiet", "recompute"};
 
 static bool may_change(const char *name) {
     for (size_t i = 0; i < sizeof changeable / sizeof *changeable; i++)
@@ -251,7 +252,7 @@ static cnn_status parse_resumed(train_opts *t, int argc, char **argv) {
         cli_value_text(&old, was, sizeof was);
         return cnn_fail(CNN_ERR_ARG, "--%s %s: the run in %s was trained with %s, and a resumed run keeps its settings "
                                      "(it may change --epochs, --threads, --data, --workers, --eval-batch-size, "
-                                     "--checkpoint-every); start a new run to try another value", o->name, now, dir, was);
+                                     "--checkpoint-every, --recompute); start a new run to try another value", o->name, now, dir, was);
     }
     t->c.resume_dir = dir;
     return CNN_OK;

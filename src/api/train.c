@@ -47,6 +47,7 @@ static cnn_status to_train_cfg(const cnn_train_config *c, train_cfg *t) {
     t->seed = c->seed;
     t->log = c->log;
     if (c->precision) CNN_TRY(be_precision_check(c->precision, &t->bf16));
+    t->recompute = c->recompute != 0;
     return CNN_OK;
 }
 

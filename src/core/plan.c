@@ -32,6 +32,15 @@ typedef struct pview {
     dnnl_memory_t window;      /* a window's block of the parameter (or its grad), NULL for whole views */
 } pview;
 
+/* An output recomputed in the backward pass instead of kept (graph.recompute). */
+typedef struct premat {
+    int nid;                   /* the node that writes it again (op_def.recompute) */
+    int root;                  /* its alias root */
+    int at;                    /* recomputed just before this node's backward: the first that reads it */
+    int end;                   /* the last backward (timeline position) that reads it */
+    int fwd, bwd;              /* its value buffers in the forward and the backward pass */
+} premat;
+
 typedef struct pnode {
     int pos;                   /* position in the run order, -1 if not run */
     unsigned fused;            /* FUSED_* work taken over from the nodes after it */
@@ -53,6 +62,9 @@ struct plan {
     pnode *nodes;
     int *val, *grad;           /* per tensor: buffer index or -1 */
     int *root;                 /* per tensor: the tensor whose buffers it shares (itself if none) */
+    int *remat;                /* per alias root: its index in remats, or -1 */
+    premat *remats;
+    int nremats;
     bool *rg, *grad_zero, *used;
     dnnl_memory_desc_t *md;
     pbuf *bufs;
@@ -562,6 +574,55 @@ static void mark_accumulation(plan *p) {
     free(pwritten);
 }
 
+static bool absorbed_by(const pnode *pn, int m) {
+    for (int i = 0; i < pn->nabsorbed; i++)
+        if (pn->absorbed[i] == m) return true;
+    return false;
+}
+
+/* graph.recompute: outputs that an op can write again (op_def.recompute, from inputs it keeps) and
+ * that readers keep for their backward are kept no longer; a second buffer, live in the backward pass
+ * from the first backward that reads it (a keeping reader's, or the recompute of a reader recomputed
+ * itself) to the last, receives them again just before the first. The output must be the op's alone
+ * (its alias root shared only with what it absorbed, nothing pinned) and not kept by the op itself.
+ * Decided from the last node back, so that a reader's own recompute time is known; remats[] ends up
+ * in reverse run order. */
+static cnn_status choose_recomputed(plan *p) {
+    graph *g = p->g;
+    for (int t = 0; t < g->ntensors; t++) p->remat[t] = -1;
+    if (p->mode != PLAN_TRAIN || !g->recompute) return CNN_OK;
+    for (int k = p->norder - 1; k >= 0; k--) {
+        int nid = p->order[k];
+        const node *n = &g->nodes[nid];
+        const pnode *pn = &p->nodes[nid];
+        bool ok = n->op->recompute && pn->run_bwd && n->nout == 1 && !pn->keep_out[0];
+        for (int s = 0; s < n->nin && ok; s++) ok = pn->in[s].keep;
+        if (!ok) continue;
+        int r = p->root[n->out[0]], first = tend(p), last = -1;
+        for (int u = 0; u < g->ntensors && ok; u++)
+            if (p->root[u] == r)
+                ok = !pinned(g, u) && (g->tensors[u].producer == nid || absorbed_by(pn, g->tensors[u].producer));
+        for (int j = k + 1; j < p->norder && ok; j++) {
+            int c = p->order[j];
+            const node *cn = &g->nodes[c];
+            for (int s = 0; s < cn->nin; s++) {
+                if (p->root[cn->in[s]] != r || !p->nodes[c].run_bwd || !p->nodes[c].in[s].keep) continue;
+                first = imin(first, tbwd(p, c));
+                last = imax(last, tbwd(p, c));
+                int rc = cn->nout == 1 ? p->remat[p->root[cn->out[0]]] : -1;
+                if (rc >= 0 && p->remats[rc].nid == c) first = imin(first, tbwd(p, p->remats[rc].at));
+            }
+        }
+        if (!ok || last < 0) continue;
+        premat *m = realloc(p->remats, sizeof *m * (p->nremats + 1));
+        if (!m) return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
+        p->remats = m;
+        p->remats[p->nremats] = (premat){nid, r, p->order[2 * p->norder - 1 - first], last, -1, -1};
+        p->remat[r] = p->nremats++;
+    }
+    return CNN_OK;
+}
+
 static int add_buf(plan *p, const dnnl_memory_desc_t *md, int start, int end) {
     int h = plan_request(p, -1, LIFE_PERSIST, md, 0);
     if (h >= 0) {
@@ -609,7 +670,7 @@ static void tensor_interval(plan *p, int t, int *start, int *end, int *gstart, i
             if (n->in[s] != t) continue;
             *end = imax(*end, tfwd(p, c));
             if (train && p->nodes[c].run_bwd) {
-                if (p->nodes[c].in[s].keep) *end = imax(*end, tbwd(p, c));
+                if (p->nodes[c].in[s].keep && p->remat[p->root[t]] < 0) *end = imax(*end, tbwd(p, c));
                 *gstart = imin(*gstart, tbwd(p, c));
             }
         }
@@ -656,6 +717,13 @@ static cnn_status tensor_buffers(plan *p) {
             p->val[t] = p->val[p->root[t]];
             p->grad[t] = p->grad[p->root[t]];
         }
+    /* recomputed values: a second buffer over their backward interval */
+    for (int i = 0; i < p->nremats; i++) {
+        premat *m = &p->remats[i];
+        m->fwd = p->val[m->root];
+        m->bwd = add_buf(p, &p->md[m->root], tbwd(p, m->at), m->end);
+        if (m->bwd < 0) return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
+    }
     /* temporaries for overwriting ops whose input gradient accumulates */
     for (int j = 0; j < p->norder; j++) {
         int c = p->order[j];
@@ -749,6 +817,7 @@ static cnn_status plan_alloc(plan *p) {
     p->nodes = zalloc(sizeof(pnode) * g->nnodes);
     p->val = zalloc(sizeof(int) * g->ntensors);
     p->root = zalloc(sizeof(int) * g->ntensors);
+    p->remat = zalloc(sizeof(int) * g->ntensors);
     p->grad = zalloc(sizeof(int) * g->ntensors);
     p->rg = zalloc(sizeof(bool) * g->ntensors);
     p->grad_zero = zalloc(sizeof(bool) * g->ntensors);
@@ -758,7 +827,7 @@ static cnn_status plan_alloc(plan *p) {
     p->pval_mem = zalloc(sizeof(dnnl_memory_t) * g->nparams);
     p->pgrad_mem = zalloc(sizeof(dnnl_memory_t) * g->nparams);
     if (!p->order || !p->nodes || !p->val || !p->grad || !p->rg || !p->grad_zero || !p->used || !p->md ||
-        !p->labels || !p->pval_mem || !p->pgrad_mem || !p->root)
+        !p->labels || !p->pval_mem || !p->pgrad_mem || !p->root || !p->remat)
         return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
     for (int i = 0; i < g->nnodes; i++) {
         node *n = &g->nodes[i];
@@ -815,6 +884,9 @@ cnn_status plan_create(graph *g, int batch, enum plan_mode mode, plan **out) {
     if (!st) {
         place_in_situ(p);
         mark_accumulation(p);
+        st = choose_recomputed(p);
+    }
+    if (!st) {
         int nops = p->nbufs;
         resolve_op_buffers(p, nops);
         st = tensor_buffers(p);
@@ -872,6 +944,8 @@ void plan_free(plan *p) {
     free(p->nodes);
     free(p->val);
     free(p->root);
+    free(p->remat);
+    free(p->remats);
     free(p->grad);
     free(p->rg);
     free(p->grad_zero);
@@ -889,12 +963,35 @@ void plan_poison(plan *p) {
     for (size_t i = 0; i < n; i++) a[i] = NAN;
 }
 
+/* Recomputed values: every tensor of the alias root reads buffer h from now on. */
+static void remat_switch(plan *p, const premat *m, int h) {
+    for (int t = 0; t < p->g->ntensors; t++)
+        if (p->used[t] && p->root[t] == m->root) p->val[t] = h;
+}
+
+static void remat_forward_buffers(plan *p) {
+    for (int i = 0; i < p->nremats; i++) remat_switch(p, &p->remats[i], p->remats[i].fwd);
+}
+
+/* Before node nid's backward: the values it reads that were not kept, written again (in run order:
+ * a recomputed op may read another's output). */
+static void rematerialize(plan *p, int nid) {
+    for (int i = p->nremats - 1; i >= 0; i--) {
+        const premat *m = &p->remats[i];
+        if (m->at != nid) continue;
+        remat_switch(p, m, m->bwd);
+        p->g->nodes[m->nid].op->recompute(p, m->nid);
+        if (p->hook) p->hook(p, m->nid, false, p->hook_ctx); /* its output is fresh again */
+    }
+}
+
 cnn_status plan_forward(plan *p, bool training, uint64_t step_key) {
     if (training && p->mode != PLAN_TRAIN) return cnn_fail(CNN_ERR_INTERNAL, "training pass on an evaluation plan");
     p->training = training;
     p->step_key = step_key;
     p->loss = p->main_loss = 0;
     p->exec_status = CNN_OK;
+    remat_forward_buffers(p);
     for (int k = 0; k < p->norder; k++) {
         int nid = p->order[k];
         p->g->nodes[nid].op->forward(p, nid);
@@ -913,11 +1010,13 @@ cnn_status plan_backward(plan *p) {
     for (int k = p->norder - 1; k >= 0; k--) {
         int nid = p->order[k];
         if (p->nodes[nid].run_bwd) {
+            rematerialize(p, nid);
             g->nodes[nid].op->backward(p, nid);
             if (p->hook) p->hook(p, nid, true, p->hook_ctx);
         }
         if (p->exec_status) return cnn_fail_context(p->exec_status, "backward of %s", g->nodes[nid].name);
     }
+    remat_forward_buffers(p);
     return CNN_OK;
 }
 

@@ -72,7 +72,8 @@ static void act_backward(plan *p, int nid) {
 static const op_def relu_op = {"relu", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
 static const op_def sigmoid_op = {"sigmoid", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
 static const op_def tanh_op = {"tanh", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
-static const op_def silu_op = {"silu", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
+/* SiLU keeps its input for the backward: its output can be computed again (graph.recompute) */
+static const op_def silu_op = {"silu", act_compile, act_forward, act_backward, NULL, NULL, NULL, true, act_forward};
 
 static int act(graph *g, int x, const op_def *op, dnnl_alg_kind_t fwd, dnnl_alg_kind_t bwd, bool uses_dst, float alpha) {
     if (!graph_ok(g) || x < 0) return -1;

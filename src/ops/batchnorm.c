@@ -208,23 +208,27 @@ static void sync_backward(plan *p, int nid) {
         }
 }
 
+/* The arguments of a forward: input, output, γ, β, then the statistics. */
+static void fwd_args(plan *p, int nid, dnnl_memory_t mean, dnnl_memory_t var, dnnl_exec_arg_t *args) {
+    node *n = &plan_graph(p)->nodes[nid];
+    args[0] = (dnnl_exec_arg_t){DNNL_ARG_SRC, plan_val_mem(p, n->in[0])};
+    args[1] = (dnnl_exec_arg_t){DNNL_ARG_DST, plan_val_mem(p, n->out[0])};
+    args[2] = (dnnl_exec_arg_t){DNNL_ARG_SCALE, vec_mem(p, nid, BN_WEIGHT)};
+    args[3] = (dnnl_exec_arg_t){DNNL_ARG_SHIFT, vec_mem(p, nid, BN_BIAS)};
+    args[4] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, mean};
+    args[5] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, var};
+}
+
 static void bn_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     bn_state *s = plan_state(p, nid);
-    dnnl_exec_arg_t args[7] = {
-        {DNNL_ARG_SRC, plan_val_mem(p, n->in[0])},
-        {DNNL_ARG_DST, plan_val_mem(p, n->out[0])},
-        {DNNL_ARG_SCALE, vec_mem(p, nid, BN_WEIGHT)},
-        {DNNL_ARG_SHIFT, vec_mem(p, nid, BN_BIAS)},
-    };
+    dnnl_exec_arg_t args[7];
     if (!plan_training_pass(p)) {
-        args[4] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, vec_mem(p, nid, BN_RMEAN)};
-        args[5] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, vec_mem(p, nid, BN_RVAR)};
+        fwd_args(p, nid, vec_mem(p, nid, BN_RMEAN), vec_mem(p, nid, BN_RVAR), args);
         plan_run(p, s->fwd_eval, 6, args);
         return;
     }
-    args[4] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, plan_buf_mem(p, s->mean)};
-    args[5] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, plan_buf_mem(p, s->var)};
+    fwd_args(p, nid, plan_buf_mem(p, s->mean), plan_buf_mem(p, s->var), args);
     if (s->ws >= 0) args[6] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, plan_buf_mem(p, s->ws)};
     const tensor *t = &plan_graph(p)->tensors[n->in[0]];
     if (s->sync) sync_statistics(p, nid);
@@ -253,6 +257,16 @@ static void bn_backward(plan *p, int nid) {
     plan_grad_in_end(p, nid, 0);
 }
 
+/* graph.recompute: the output again (ReLU included) from the input and the batch statistics the
+ * backward keeps, by the evaluation primitive given those statistics: the same arithmetic as the
+ * training forward's normalization. */
+static void bn_recompute(plan *p, int nid) {
+    bn_state *s = plan_state(p, nid);
+    dnnl_exec_arg_t args[6];
+    fwd_args(p, nid, plan_buf_mem(p, s->mean), plan_buf_mem(p, s->var), args);
+    plan_run(p, s->fwd_eval, 6, args);
+}
+
 void op_batchnorm_fold(plan *p, int nid, float *scale, float *shift) {
     node *n = &plan_graph(p)->nodes[nid];
     bn_attr *a = n->attr;
@@ -272,7 +286,8 @@ static bool bn_absorb(plan *p, int nid, int next) {
     return true;
 }
 
-static const op_def bn_op = {"batchnorm", bn_compile, bn_forward, bn_backward, bn_free, NULL, bn_absorb};
+static const op_def bn_op = {"batchnorm", bn_compile, bn_forward, bn_backward, bn_free, NULL, bn_absorb,
+                             .recompute = bn_recompute};
 
 int op_batchnorm_ex(graph *g, int x, const char *name, float eps, float momentum) {
     if (!graph_ok(g) || x < 0) return -1;

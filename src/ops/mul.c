@@ -105,7 +105,8 @@ static void mul_backward(plan *p, int nid) {
     else mul_backward_same(p, nid, dy, blk_size(k));
 }
 
-static const op_def mul_op = {"mul", mul_compile, mul_forward, mul_backward, NULL, NULL};
+/* both factors are kept for the backward: the product can be computed again (graph.recompute) */
+static const op_def mul_op = {"mul", mul_compile, mul_forward, mul_backward, NULL, NULL, .recompute = mul_forward};
 
 int op_mul(graph *g, int a, int b) {
     if (!graph_ok(g) || a < 0 || b < 0) return -1;

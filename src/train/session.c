@@ -111,6 +111,7 @@ cnn_status session_model(session *s, int batch) {
     /* also in one process: its statistics are then computed as K processes compute theirs */
     if (c->sync_bn) s->g->replica_sum = dist_replica_sum;
     s->g->bf16 = c->bf16;
+    s->g->recompute = c->recompute;
     CNN_TRY(plan_create(s->g, batch, PLAN_TRAIN, &s->p));
     s->batch = batch;
     s->step = 0;

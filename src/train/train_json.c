@@ -45,6 +45,7 @@ static const field fields[] = {
     F("image_size", F_INT, image_size), F("resize", F_INT, resize), F("full_decode", F_BOOL, full_decode),
     F("seed", F_U64, seed), F_LATER("checkpoint_every", F_INT, checkpoint_every),
     F_LATER("sync_bn", F_BOOL, sync_bn), F_LATER("bf16", F_BOOL, bf16),
+    F_LATER("recompute", F_BOOL, recompute),
 };
 #undef F
 #undef F_LATER

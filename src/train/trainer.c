@@ -132,6 +132,7 @@ static cnn_status setup_resume(trainer *t, const train_cfg *in) {
     c->workers = in->workers;
     c->eval_batch = in->eval_batch;
     c->checkpoint_every = in->checkpoint_every;
+    c->recompute = in->recompute; /* the same gradients either way */
     if (in->data_dir) c->data_dir = in->data_dir;
     c->progress = in->progress;
     c->log = in->log;

@@ -31,6 +31,7 @@ typedef struct train_cfg {
     int workers;               /* loader threads (0: 1 for in-memory sets, the cores up to 8 for folders) */
     int checkpoint_every;      /* also save last.safetensors after every N-th global step (0: at epoch ends only) */
     bool bf16;                 /* mixed precision: convolutions in bf16 (graph.bf16; --precision bf16) */
+    bool recompute;            /* batch norm outputs recomputed in backward, not kept (graph.recompute; --recompute) */
     bool sync_bn;              /* data-parallel (mpirun): batch norm on the global batch's statistics
                                   (in one process: batch norm with statistics computed as the ranks do) */
     uint64_t seed;
