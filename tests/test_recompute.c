@@ -4,10 +4,13 @@
  * against finite differences by test_ops_gradcheck), over two steps with an update between, and
  * need less activation memory where a batch norm's output feeds a layer that keeps its input for its
  * backward (a convolution, SiLU); the TP ConvNet's feed max pools, which keep only their workspace:
- * nothing to save there, and the plans are the same size. The recomputing plan's buffers start as NaN (plan_poison), so that a
+ * nothing to save there, and the plans are the same size. In bf16 (where the CPU has it) convolutions
+ * keep bf16 copies of their inputs instead: nothing to save on resnet20, SiLU's and SE's on EfficientNet. The recomputing plan's buffers start as NaN (plan_poison), so that a
  * backward reading a value nobody wrote again shows in its gradients. */
 #include <math.h>
 #include <string.h>
+#include "backend/dnnl_backend.h"
+#include "core/error.h"
 #include "core/plan.h"
 #include "models/models.h"
 #include "ops/ops.h"
@@ -25,11 +28,14 @@ typedef struct run {
 /* Synchronized batch norm over one replica: the statistics cnn.c computes itself (batchnorm.c). */
 static void one_replica(double *v, int n, void *ctx) { (void)v, (void)n, (void)ctx; }
 
+static bool bf16; /* convolutions in bf16 (graph.bf16): they keep bf16 copies, not their f32 inputs */
+
 static void open_run(run *r, const model_cfg *m, bool recompute, bool sync) {
     model_cfg c = *m;
     CHECK_OK(model_build(&c, &r->g));
     graph_attach_losses(r->g, 0);
     r->g->recompute = recompute;
+    r->g->bf16 = bf16;
     if (sync) r->g->replica_sum = one_replica;
     CHECK_OK(graph_ok(r->g) ? plan_create(r->g, BATCH, PLAN_TRAIN, &r->p) : r->g->error);
     optim_cfg oc;
@@ -87,8 +93,8 @@ static void check_model(const char *name, int c, int side, bool sync, bool saves
     }
     size_t a = plan_arena_bytes(keep.p), b = plan_arena_bytes(again.p);
     CHECK(saves ? b < a : b == a, "%s: activations %zu bytes recomputing, %zu keeping", name, b, a);
-    printf("%s%s: gradients equal over %d steps; activations %.2f MB keeping, %.2f MB recomputing (%.0f%%)\n", name,
-           sync ? " (sync batch norm)" : "", STEPS, a / 1048576.0, b / 1048576.0, 100.0 * b / a);
+    printf("%s%s%s: gradients equal over %d steps; activations %.2f MB keeping, %.2f MB recomputing (%.0f%%)\n", name,
+           sync ? " (sync batch norm)" : "", bf16 ? " (bf16)" : "", STEPS, a / 1048576.0, b / 1048576.0, 100.0 * b / a);
     close_run(&keep);
     close_run(&again);
 }
@@ -100,5 +106,12 @@ int main(void) {
     check_model("efficientnet_b0", 3, 32, false, true); /* batch norm then SiLU, SE, stochastic depth */
     check_model("googlenet", 1, 28, false, true);       /* concatenated branches, auxiliary heads */
     check_model("regnet20", 3, 16, false, true);        /* ConvLSTM cells with batch norm inside */
+    if (be_precision_check("bf16", NULL) == CNN_OK) {
+        bf16 = true;
+        check_model("resnet20", 3, 32, false, false); /* its batch norm outputs are read by convolutions only */
+        check_model("efficientnet_b0", 3, 32, false, true);
+    } else {
+        cnn_clear_error();
+    }
     return test_report("test_recompute");
 }
