@@ -84,8 +84,9 @@ dnnl_status_t dnnl_sgemm(char ta, char tb, dnnl_dim_t m, dnnl_dim_t n, dnnl_dim_
     return s;
 }
 
-/* side: the input's (0: the model's default); bf16: convolutions in bf16 (graph.bf16) */
-static void check_model(const char *name, model_regulator regulator, int side, bool bf16) {
+/* side: the input's (0: the model's default); bf16: convolutions in bf16 (graph.bf16); recompute: outputs
+ * written again in the backward pass (graph.recompute) */
+static void check_model(const char *name, model_regulator regulator, int side, bool bf16, bool recompute) {
     model_cfg m;
     model_defaults(&m);
     m.name = name;
@@ -97,6 +98,7 @@ static void check_model(const char *name, model_regulator regulator, int side, b
     CHECK_OK(model_build(&m, &g));
     graph_attach_losses(g, 0.1f);
     g->bf16 = bf16;
+    g->recompute = recompute;
     plan *p, *e;
     CHECK_OK(plan_create(g, 16, PLAN_TRAIN, &p));
     CHECK_OK(plan_create(g, 16, PLAN_EVAL, &e));
@@ -117,8 +119,8 @@ static void check_model(const char *name, model_regulator regulator, int side, b
     }
     watching = 0;
     CHECK(ours == 0, "%s: %ld allocations by cnn.c during steps", name, ours);
-    printf("%s%s: 3 steps after warm-up: %ld allocations by cnn.c; inside oneDNN's execute: %ld (largest %ld bytes)\n",
-           name, bf16 ? " (bf16)" : "", ours, onednn, largest);
+    printf("%s%s%s: 3 steps after warm-up: %ld allocations by cnn.c; inside oneDNN's execute: %ld (largest %ld bytes)\n",
+           name, bf16 ? " (bf16)" : "", recompute ? " (recompute)" : "", ours, onednn, largest);
     optim_free(o);
     plan_free(e);
     plan_free(p);
@@ -127,14 +129,15 @@ static void check_model(const char *name, model_regulator regulator, int side, b
 
 int main(void) {
     install_counting();
-    check_model("convnet", REGULATOR_DEFAULT, 0, false);
-    check_model("resnet20", REGULATOR_DEFAULT, 0, false);
+    check_model("convnet", REGULATOR_DEFAULT, 0, false, false);
+    check_model("resnet20", REGULATOR_DEFAULT, 0, false, false);
     /* parameter windows, shared weights, fused cell ops; a small input keeps it quick */
-    check_model("regnet20", REGULATOR_CONVLSTM, 16, false);
-    check_model("regnet20", REGULATOR_CONVGRU, 16, false);
+    check_model("regnet20", REGULATOR_CONVLSTM, 16, false, false);
+    check_model("regnet20", REGULATOR_CONVGRU, 16, false, false);
+    check_model("efficientnet_b0", REGULATOR_DEFAULT, 32, false, true); /* recomputed chains: planned too */
     if (be_precision_check("bf16", NULL) == CNN_OK) { /* bf16 copies and weight views: planned too */
-        check_model("resnet20", REGULATOR_DEFAULT, 0, true);
-        check_model("regnet20", REGULATOR_CONVLSTM, 16, true);
+        check_model("resnet20", REGULATOR_DEFAULT, 0, true, false);
+        check_model("regnet20", REGULATOR_CONVLSTM, 16, true, false);
     }
     return test_report("test_no_malloc");
 }
