@@ -67,8 +67,8 @@ int cmd_bench_options(int argc, char **argv, bench_args *out, bool *done);
 
 /* The help of --recompute (train, bench). */
 #define CLI_RECOMPUTE_HELP                                                                          \
-    "training keeps less activation memory: batch norm outputs (with their ReLU) are computed again " \
-    "in the backward pass instead of kept (same gradients, one more normalization pass each)"
+    "training keeps less activation memory: the outputs of batch norm (with its ReLU), SiLU, SE products " \
+    "and concatenations are computed again in the backward pass instead of kept (same gradients)"
 /* The help of --stochastic-depth (train, summary, bench): one option for every residual family. */
 #define CLI_STOCHASTIC_DEPTH_HELP                                                                    \
     "stochastic depth: residual branches drop with a probability rising linearly with depth to P " \

@@ -30,7 +30,7 @@ typedef struct op_def {
     /* The output may share input 0's value and gradient buffers when nothing else reads them. */
     bool inplace;
     /* Writes the output value again from inputs the op keeps for its backward and its own saved
-     * buffers (batch norm: its input and batch statistics; SiLU, mul: the forward again), in the
+     * buffers (batch norm: its input and batch statistics; SiLU, mul, concat: the forward again), in the
      * backward pass of training plans with graph.recompute, so that the output need not be kept for
      * its readers' backward. NULL: the output is kept. */
     void (*recompute)(struct plan *p, int nid);
@@ -131,8 +131,8 @@ typedef struct graph {
      * has bf16 kernels. Set before compiling plans (be_precision_check says whether the CPU can). */
     bool bf16;
     /* Activation memory: training plans keep no output of an op that can recompute it (op_def.recompute:
-     * batch norm with its fused ReLU, SiLU, mul) for its readers' backward, and write it again in the
-     * backward pass instead. Same gradients, one more forward of those ops. Set before compiling. */
+     * batch norm with its fused ReLU, SiLU, mul, concat) for its readers' backward, and write it again in
+     * the backward pass instead. Same gradients, one more forward of those ops. Set before compiling. */
     bool recompute;
 } graph;
 

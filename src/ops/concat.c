@@ -12,6 +12,15 @@ typedef struct slice_attr {
 
 static cnn_status nothing_compile(plan *p, int nid) { return CNN_OK; }
 
+/* Concatenation needs no input for its backward; with graph.recompute it keeps them (written again
+ * themselves where they can be: batch norm outputs in GoogLeNet's branches, GhostNet's modules and the
+ * ConvRNN cells) so that its output can be recomputed rather than kept. */
+static cnn_status concat_compile(plan *p, int nid) {
+    if (plan_is_train(p) && plan_graph(p)->recompute)
+        for (int i = 0; i < plan_graph(p)->nodes[nid].nin; i++) plan_keep_input(p, nid, i);
+    return CNN_OK;
+}
+
 static void concat_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     blk d = blk_of(p, n->out[0]);
@@ -66,7 +75,8 @@ static void slice_backward(plan *p, int nid) {
     if (!acc) blk_zero_channels(dx, s, s.c, s.cp);
 }
 
-static const op_def concat_op = {"concat", nothing_compile, concat_forward, concat_backward, NULL, NULL};
+static const op_def concat_op = {"concat", concat_compile, concat_forward, concat_backward, NULL, NULL,
+                                 .recompute = concat_forward};
 static const op_def slice_op = {"slice", nothing_compile, slice_forward, slice_backward, NULL, NULL};
 
 int op_concat(graph *g, const int *xs, int count) {
