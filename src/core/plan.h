@@ -36,8 +36,9 @@ const float *plan_logits(plan *p);
 double plan_loss(const plan *p);
 double plan_main_loss(const plan *p);
 size_t plan_arena_bytes(const plan *p);
-/* A hook called after every op's forward (backward=false: its outputs are fresh) and backward
- * (backward=true: the gradients of its inputs are final). For checks: NaN tracing, tests. */
+/* A hook called after every op's forward (backward=false: its outputs are fresh; also after an output
+ * is recomputed in the backward pass, graph.recompute) and backward (backward=true: the gradients of its
+ * inputs are final). For checks: NaN tracing, tests, the profile. */
 typedef void (*plan_hook)(plan *p, int nid, bool backward, void *ctx);
 void plan_set_hook(plan *p, plan_hook hook, void *ctx);
 /* Fill every activation buffer with NaN (the input too: write it afterwards). A debugging and
