@@ -1,11 +1,13 @@
 """test_install.py — the installed library as a user sees it: `cmake --install` into a temporary
 prefix; libcnn.so exports only cnn_* symbols; a program using the training entry points
-(cnn_train_defaults, cnn_train) and examples/classify.c build against the installed copy with
+(cnn_train_defaults, cnn_train, with `recompute` on and stored in the run) and examples/classify.c build
+against the installed copy with
 pkg-config alone (-std=c11 -pedantic -Werror) and run; the example's predictions are those of
 `cnn predict --json`."""
 import json
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 
@@ -25,6 +27,7 @@ int main(int argc, char **argv) {
     c.epochs = 1;
     c.batch_size = 8;
     c.lr = 0.02f;
+    c.recompute = 1; /* activations recomputed in the backward pass: stored with the run */
     cnn_train_result r;
     if (cnn_train(&c, &r) != CNN_OK) {
         fprintf(stderr, "cnn_train: %s\n", cnn_last_error());
@@ -84,6 +87,10 @@ def main():
         check(r.returncode == 0 and "trained 1 epoch" in r.stdout and "epochs" in r.stdout,
               f"training through the API: {r.stdout[-500:]} {r.stderr[-500:]}")
         ckpt = os.path.join(tmp, "run", "best.safetensors")
+        with open(os.path.join(tmp, "run", "last.safetensors"), "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            stored = json.loads(json.loads(f.read(n))["__metadata__"]["cnn"])["train"]["config"]
+        check(stored.get("recompute") is True, f"the API's recompute is not in the run's configuration: {stored}")
         picks = images[::7]
         r = run([os.path.join(user, "classify"), ckpt, *picks], env=run_env)
         check(r.returncode == 0, f"examples/classify: {r.stderr}")
