@@ -1,9 +1,8 @@
 """test_install.py — the installed library as a user sees it: `cmake --install` into a temporary
 prefix; libcnn.so exports only cnn_* symbols; a program using the training entry points
 (cnn_train_defaults, cnn_train, with `recompute` on and stored in the run) and examples/classify.c build
-against the installed copy with
-pkg-config alone (-std=c11 -pedantic -Werror) and run; the example's predictions are those of
-`cnn predict --json`."""
+against the installed copy with pkg-config alone (-std=c11 -pedantic -Werror) and run; the example's
+predictions are those of `cnn predict --json`."""
 import json
 import os
 import shutil
