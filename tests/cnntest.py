@@ -142,6 +142,14 @@ def write_fashion_subset(directory, train, test):
         write_idx(directory, prefix, *read(prefix, n))
 
 
+def train_header(path):
+    """The "train" metadata of a checkpoint (configuration, position, history), reading the JSON header only."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        meta = json.loads(f.read(n))["__metadata__"]
+    return json.loads(meta["cnn"])["train"]
+
+
 def load_run(run, name="last.safetensors"):
     """A run's checkpoint: (tensor name -> raw bytes, the metadata's "train" member)."""
     import safetensors_io  # imports torch: only for the tests that compare runs

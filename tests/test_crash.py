@@ -9,31 +9,21 @@
 - divergence: a learning rate that blows up after the first epochs stops with exit 3 and a message
   naming the step and the op; last.safetensors stays exactly the checkpoint of the epoch before
   (equal to a run stopped there), still evaluates, and resuming it diverges again at the same step."""
-import json
 import os
 import random
 import re
 import signal
-import struct
 import subprocess
 import tempfile
 import time
 
-from cnntest import CNN, check, cnn, report, same_run, write_mnist_like
+from cnntest import CNN, check, cnn, report, same_run, train_header, write_mnist_like
 import safetensors_io
 
 NO_PLOT = "--no-plot"  # curves.png is not what is tested here (and a resumed run takes it from the command line)
 BASE = ["--limit", "128", "--batch-size", "16", "--threads", "2", "--dropout", "0.5", "--val", "32", "--quiet", NO_PLOT]
 EPOCHS = ["--epochs", "2"]  # 8 steps per epoch
 TEMP = ".last.safetensors.tmp."
-
-
-def header(path):
-    """The "train" metadata of a checkpoint, reading the JSON header only."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        meta = json.loads(f.read(n))["__metadata__"]
-    return json.loads(meta["cnn"])["train"]
 
 
 def start(*args):
@@ -62,9 +52,9 @@ def mid_epoch_kill(data, tmp, ref):
     run = f"{tmp}/mid"
     p = start("--data", data, "--out", run, *BASE, *EPOCHS, "--checkpoint-every", "3")
     last = f"{run}/last.safetensors"
-    wait_for(p, lambda: os.path.exists(last) and header(last)["position"]["batch"] > 0, "a mid-epoch checkpoint")
+    wait_for(p, lambda: os.path.exists(last) and train_header(last)["position"]["batch"] > 0, "a mid-epoch checkpoint")
     kill(p)
-    pos = header(last)["position"]
+    pos = train_header(last)["position"]
     check(p.returncode == -signal.SIGKILL and pos["batch"] > 0,
           f"killed mid-epoch: exit {p.returncode}, last checkpoint at {pos}")
     rc, out, err = cnn("train", "--resume", run, NO_PLOT)
@@ -102,7 +92,7 @@ def kills_during_saves(data, tmp, ref, rounds=8):
         kills += 1
         in_save += any(n.startswith(f"{TEMP}{p.pid}") for n in os.listdir(run))
         try:
-            state = header(last)
+            state = train_header(last)
             safetensors_io.load(last)  # every tensor where the header says, nothing more nor less
         except Exception as e:  # noqa: BLE001 (any failure to read is the failure tested)
             check(False, f"round {r}: last.safetensors does not read after kill -9: {e}")
@@ -145,7 +135,7 @@ def divergence(data, tmp):
     check(epoch >= 2, f"divergence in epoch {epoch}: too early to test the kept checkpoint")
     check(f"{run}/last.safetensors stays as saved after epoch {epoch - 1}" in err, f"divergence: {err}")
     last = f"{run}/last.safetensors"
-    state = header(last)
+    state = train_header(last)
     check(state["position"]["epoch"] == epoch - 1 and state["position"]["batch"] == 0,
           f"divergence in epoch {epoch}: last.safetensors at {state['position']}")
     rc, out, err2 = cnn("eval", "--checkpoint", last, "--data", data)

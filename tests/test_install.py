@@ -6,11 +6,10 @@ predictions are those of `cnn predict --json`."""
 import json
 import os
 import shutil
-import struct
 import subprocess
 import tempfile
 
-from cnntest import BUILD, SOURCE, check, cnn, report, write_color_folder
+from cnntest import BUILD, SOURCE, check, cnn, report, train_header, write_color_folder
 
 TRAIN_PROGRAM = r"""
 #include <stdio.h>
@@ -86,9 +85,7 @@ def main():
         check(r.returncode == 0 and "trained 1 epoch" in r.stdout and "epochs" in r.stdout,
               f"training through the API: {r.stdout[-500:]} {r.stderr[-500:]}")
         ckpt = os.path.join(tmp, "run", "best.safetensors")
-        with open(os.path.join(tmp, "run", "last.safetensors"), "rb") as f:
-            n = struct.unpack("<Q", f.read(8))[0]
-            stored = json.loads(json.loads(f.read(n))["__metadata__"]["cnn"])["train"]["config"]
+        stored = train_header(os.path.join(tmp, "run", "last.safetensors"))["config"]
         check(stored.get("recompute") is True, f"the API's recompute is not in the run's configuration: {stored}")
         picks = images[::7]
         r = run([os.path.join(user, "classify"), ckpt, *picks], env=run_env)
