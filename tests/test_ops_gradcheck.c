@@ -1,6 +1,7 @@
 /* test_ops_gradcheck.c — every op's backward against central finite differences (gradcheck.h):
  * convolutions of every kind, batch norm, activations (hard sigmoid too), pools (adaptive too), linear, dropout, add,
- * mul, lerp, concat, slice, cross-entropy, and a small residual network end to end. */
+ * mul, lerp, concat, slice, cross-entropy, and a small residual network end to end; add and mul also on 4 MiB
+ * outputs, which take the streaming-store kernels. */
 #include <stdlib.h>
 #include "gradcheck.h"
 #include "nn/blocks.h"
@@ -62,6 +63,18 @@ static int b_mul_bcast(graph *g, int x, void *ctx) {
     int a = op_conv(g, x, "conv", 12, 3, 1);
     int s = op_sigmoid(g, op_global_avgpool(g, a));
     return op_mul(g, a, s);
+}
+/* 64 channels on a 16×3×32×32 input: outputs of 4 MiB, written with streaming stores on AVX-512 (ops/stream.h) */
+static int b_add_relu_big(graph *g, int x, void *ctx) {
+    /* the ReLU fused into the addition, both inputs getting its gradient in one pass; its input kept
+     * positive (a sum of sigmoids): a million outputs would put kinks within any finite-difference step.
+     * The mask itself is test_stream's. */
+    int a = op_sigmoid(g, op_conv(g, x, "conv1", 64, 3, 1)), b = op_sigmoid(g, op_conv(g, x, "conv2", 64, 3, 1));
+    return op_relu(g, op_add(g, a, b));
+}
+static int b_mul_bcast_big(graph *g, int x, void *ctx) {
+    int a = op_conv(g, x, "conv", 64, 3, 1);
+    return op_mul(g, a, op_sigmoid(g, op_global_avgpool(g, a)));
 }
 static int b_drop_path(graph *g, int x, void *ctx) {
     int a = op_conv(g, x, "conv", 12, 3, 1);
@@ -158,6 +171,9 @@ int main(void) {
     gradcheck("add with a shared input", b_add_shared, NULL, small);
     gradcheck("mul same shape", b_mul, NULL, small);
     gradcheck("mul broadcast (squeeze-excitation)", b_mul_bcast, NULL, small);
+    gc_opts big = {.batch = 16, .c = 3, .h = 32, .w = 32};
+    gradcheck("add with its ReLU, 4 MiB outputs (streaming stores)", b_add_relu_big, NULL, big);
+    gradcheck("mul broadcast, 4 MiB output (streaming stores)", b_mul_bcast_big, NULL, big);
     gc_opts four = small;
     four.batch = 4; /* with p=0.5, some samples dropped and some kept */
     gradcheck("drop path p=0.5 on a residual branch", b_drop_path, NULL, four);

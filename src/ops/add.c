@@ -4,6 +4,7 @@
 #include "core/plan.h"
 #include "ops/layout.h"
 #include "ops/ops.h"
+#include "ops/stream.h"
 #include <string.h>
 
 static cnn_status add_compile(plan *p, int nid) {
@@ -16,7 +17,8 @@ static void add_forward(plan *p, int nid) {
     const float *a = plan_val(p, n->in[0]), *b = plan_val(p, n->in[1]);
     float *y = plan_val(p, n->out[0]);
     size_t len = blk_size(blk_of(p, n->out[0]));
-    if (plan_fused(p, nid) & FUSED_RELU) {
+    if (stream_fits(y, len)) stream_add(y, a, b, len, plan_fused(p, nid) & FUSED_RELU);
+    else if (plan_fused(p, nid) & FUSED_RELU) {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < len; i++) {
             float v = a[i] + b[i];
@@ -59,6 +61,10 @@ static void add_backward(plan *p, int nid) {
         !plan_grad_accum(p, nid, 1)) {
         /* the residual block's usual case: both inputs get the masked gradient, in one pass */
         float *dx0 = plan_grad(p, n->in[0]), *dx1 = plan_grad(p, n->in[1]);
+        if (stream_fits(dx0, len) && stream_fits(dx1, len)) {
+            stream_masked_copy2(dx0, dx1, y, dy, len);
+            return;
+        }
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < len; i++) dx0[i] = dx1[i] = y[i] > 0.0f ? dy[i] : 0.0f;
         return;

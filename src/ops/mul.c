@@ -4,6 +4,7 @@
 #include "core/plan.h"
 #include "ops/layout.h"
 #include "ops/ops.h"
+#include "ops/stream.h"
 
 static cnn_status mul_compile(plan *p, int nid) {
     plan_keep_input(p, nid, 0);
@@ -51,6 +52,10 @@ static void mul_forward(plan *p, int nid) {
     }
     /* b is n × cp contiguous (blocked with 1×1 spatial) */
     int nb = k.cp / k.b;
+    if (k.b == 16 && stream_fits(y, blk_size(k))) {
+        stream_scale16(y, a, b, (size_t)k.n * nb, k.s);
+        return;
+    }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n0 = 0; n0 < k.n; n0++)
         for (int cb = 0; cb < nb; cb++) {

@@ -1,0 +1,86 @@
+/* test_stream.c — the streaming-store kernels (src/ops/stream.c) against the same arithmetic done here
+ * element by element: residual addition with and without its ReLU, the gradient copy masked by that
+ * ReLU into two outputs, the SE product by per-channel weights. Every value must match bit for bit
+ * (the kernels only change where the stores go), over outputs just past the threshold with NaN, ±0 and
+ * negative values among the inputs; the destination is poisoned first so a skipped line fails. Also
+ * which outputs stream_fits accepts (AVX-512 builds: large, whole aligned lines; others: none). The
+ * plans' use of them is covered by test_ops_gradcheck's cases on 4 MiB tensors. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ops/stream.h"
+#include "testutil.h"
+
+#define BLOCKS 2051 /* blocks of 16 channels: with AREA, just past STREAM_MIN_BYTES, an odd count */
+#define AREA 32
+#define N ((size_t)BLOCKS * AREA * 16)
+
+static float *buffer(uint64_t seed) {
+    float *v = aligned_alloc(64, N * sizeof(float));
+    fill_uniform(v, (int64_t)N, seed, -1.0f, 1.0f);
+    v[3] = NAN;
+    v[5] = -0.0f;
+    v[6] = 0.0f;
+    v[N - 1] = NAN;
+    return v;
+}
+
+static bool same_bits(const char *what, const float *got, const float *want, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
+            CHECK(false, "%s: element %zu is %a, expected %a", what, i, got[i], want[i]);
+            return false;
+        }
+    return true;
+}
+
+int main(void) {
+    float *a = buffer(1), *b = buffer(2), *y = aligned_alloc(64, N * sizeof(float)),
+          *y1 = aligned_alloc(64, N * sizeof(float)), *want = malloc(N * sizeof(float));
+    float *w = malloc((size_t)BLOCKS * 16 * sizeof(float));
+    fill_uniform(w, BLOCKS * 16, 3, -2.0f, 2.0f);
+    CHECK(N * sizeof(float) >= STREAM_MIN_BYTES, "the test's outputs are below the threshold");
+#ifdef __AVX512F__
+    CHECK(stream_fits(y, N), "a large aligned output streams");
+    CHECK(!stream_fits(y + 1, N - 16), "an output off a 64-byte boundary does not");
+    CHECK(!stream_fits(y, N - 1), "a partial last line does not");
+    CHECK(!stream_fits(y, STREAM_MIN_BYTES / sizeof(float) - 16), "an output under the threshold does not");
+#else
+    CHECK(!stream_fits(y, N), "without AVX-512 nothing streams");
+#endif
+
+    for (int relu = 0; relu < 2; relu++) {
+        for (size_t i = 0; i < N; i++) {
+            float v = a[i] + b[i];
+            want[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
+        }
+        memset(y, 0xff, N * sizeof(float)); /* NaN */
+        stream_add(y, a, b, N, relu);
+        same_bits(relu ? "stream_add with ReLU" : "stream_add", y, want, N);
+    }
+    /* in place, as the plan may run it (output over an input) */
+    for (size_t i = 0; i < N; i++) want[i] = a[i] + b[i];
+    memcpy(y, a, N * sizeof(float));
+    stream_add(y, y, b, N, false);
+    same_bits("stream_add in place", y, want, N);
+
+    for (size_t i = 0; i < N; i++) want[i] = a[i] > 0.0f ? b[i] : 0.0f;
+    memset(y, 0xff, N * sizeof(float));
+    memset(y1, 0xff, N * sizeof(float));
+    stream_masked_copy2(y, y1, a, b, N);
+    same_bits("stream_masked_copy2, first output", y, want, N);
+    same_bits("stream_masked_copy2, second output", y1, want, N);
+
+    for (size_t blk = 0; blk < BLOCKS; blk++)
+        for (size_t s = 0; s < AREA; s++)
+            for (size_t c = 0; c < 16; c++) {
+                size_t e = (blk * AREA + s) * 16 + c;
+                want[e] = a[e] * w[blk * 16 + c];
+            }
+    memset(y, 0xff, N * sizeof(float));
+    stream_scale16(y, a, w, BLOCKS, AREA);
+    same_bits("stream_scale16", y, want, N);
+
+    free(a), free(b), free(y), free(y1), free(want), free(w);
+    return test_report("test_stream");
+}
