@@ -1,10 +1,11 @@
-/* test_stream.c — the streaming-store kernels (src/ops/stream.c) against the same arithmetic done here
+/* test_stream.c — the elementwise kernels of src/ops/stream.c against the same arithmetic done here
  * element by element: residual addition with and without its ReLU, the gradient copy masked by that
- * ReLU into two outputs, the SE product by per-channel weights. Every value must match bit for bit
- * (the kernels only change where the stores go), over outputs just past the threshold with NaN, ±0 and
- * negative values among the inputs; the destination is poisoned first so a skipped line fails. Also
- * which outputs stream_fits accepts (AVX-512 builds: large, whole aligned lines; others: none). The
- * plans' use of them is covered by test_ops_gradcheck's cases on 4 MiB tensors. */
+ * ReLU into two outputs, the SE product by per-channel weights. Every value must match bit for bit,
+ * over outputs just past the streaming threshold (streaming stores on AVX-512) and over a part under it
+ * (plain loops; the SE product also in blocks of 8), with NaN, ±0 and negative values among the inputs;
+ * the destination is poisoned first so a skipped line fails. Also which outputs stream_fits accepts
+ * (AVX-512 builds: large, whole aligned lines; others: none). The plans' use of them is covered by
+ * test_ops_gradcheck's cases on 4 MiB tensors. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #define BLOCKS 2051 /* blocks of 16 channels: with AREA, just past STREAM_MIN_BYTES, an odd count */
 #define AREA 32
 #define N ((size_t)BLOCKS * AREA * 16)
+#define SMALL ((size_t)64 * AREA * 16) /* under the threshold */
 
 static float *buffer(uint64_t seed) {
     float *v = aligned_alloc(64, N * sizeof(float));
@@ -49,14 +51,18 @@ int main(void) {
     CHECK(!stream_fits(y, N), "without AVX-512 nothing streams");
 #endif
 
+    CHECK(!stream_fits(y, SMALL), "the small case streams");
+    const size_t sizes[2] = {N, SMALL};
     for (int relu = 0; relu < 2; relu++) {
         for (size_t i = 0; i < N; i++) {
             float v = a[i] + b[i];
             want[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
         }
-        memset(y, 0xff, N * sizeof(float)); /* NaN */
-        stream_add(y, a, b, N, relu);
-        same_bits(relu ? "stream_add with ReLU" : "stream_add", y, want, N);
+        for (int k = 0; k < 2; k++) {
+            memset(y, 0xff, N * sizeof(float)); /* NaN */
+            stream_add(y, a, b, sizes[k], relu);
+            same_bits(relu ? "stream_add with ReLU" : "stream_add", y, want, sizes[k]);
+        }
     }
     /* in place, as the plan may run it (output over an input) */
     for (size_t i = 0; i < N; i++) want[i] = a[i] + b[i];
@@ -65,21 +71,29 @@ int main(void) {
     same_bits("stream_add in place", y, want, N);
 
     for (size_t i = 0; i < N; i++) want[i] = a[i] > 0.0f ? b[i] : 0.0f;
-    memset(y, 0xff, N * sizeof(float));
-    memset(y1, 0xff, N * sizeof(float));
-    stream_masked_copy2(y, y1, a, b, N);
-    same_bits("stream_masked_copy2, first output", y, want, N);
-    same_bits("stream_masked_copy2, second output", y1, want, N);
+    for (int k = 0; k < 2; k++) {
+        memset(y, 0xff, N * sizeof(float));
+        memset(y1, 0xff, N * sizeof(float));
+        stream_masked_copy2(y, y1, a, b, sizes[k]);
+        same_bits("stream_masked_copy2, first output", y, want, sizes[k]);
+        same_bits("stream_masked_copy2, second output", y1, want, sizes[k]);
+    }
 
-    for (size_t blk = 0; blk < BLOCKS; blk++)
-        for (size_t s = 0; s < AREA; s++)
-            for (size_t c = 0; c < 16; c++) {
-                size_t e = (blk * AREA + s) * 16 + c;
-                want[e] = a[e] * w[blk * 16 + c];
-            }
-    memset(y, 0xff, N * sizeof(float));
-    stream_scale16(y, a, w, BLOCKS, AREA);
-    same_bits("stream_scale16", y, want, N);
+    /* blocks of 16 channels (AVX-512's), all of them and a few; blocks of 8 (AVX2's), never streamed */
+    const size_t blocks[3] = {BLOCKS, 64, 2 * BLOCKS};
+    const int width[3] = {16, 16, 8};
+    for (int k = 0; k < 3; k++) {
+        const int bw = width[k];
+        for (size_t blk = 0; blk < blocks[k]; blk++)
+            for (size_t s = 0; s < AREA; s++)
+                for (int c = 0; c < bw; c++) {
+                    size_t e = (blk * AREA + s) * bw + c;
+                    want[e] = a[e] * w[blk * bw + c];
+                }
+        memset(y, 0xff, N * sizeof(float));
+        stream_scale(y, a, w, blocks[k], AREA, bw);
+        same_bits(bw == 16 ? "stream_scale, blocks of 16" : "stream_scale, blocks of 8", y, want, blocks[k] * AREA * bw);
+    }
 
     free(a), free(b), free(y), free(y1), free(want), free(w);
     return test_report("test_stream");

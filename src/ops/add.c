@@ -17,17 +17,7 @@ static void add_forward(plan *p, int nid) {
     const float *a = plan_val(p, n->in[0]), *b = plan_val(p, n->in[1]);
     float *y = plan_val(p, n->out[0]);
     size_t len = blk_size(blk_of(p, n->out[0]));
-    if (stream_fits(y, len)) stream_add(y, a, b, len, plan_fused(p, nid) & FUSED_RELU);
-    else if (plan_fused(p, nid) & FUSED_RELU) {
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < len; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f; /* (fmaxf would not vectorize without -ffast-math) */
-        }
-    } else {
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < len; i++) y[i] = a[i] + b[i];
-    }
+    stream_add(y, a, b, len, plan_fused(p, nid) & FUSED_RELU);
 }
 
 /* dx (+)= dy over the whole buffer; with a fused ReLU, only where the output is positive */
@@ -60,13 +50,7 @@ static void add_backward(plan *p, int nid) {
     if (y && plan_needs_grad(p, n->in[0]) && plan_needs_grad(p, n->in[1]) && !plan_grad_accum(p, nid, 0) &&
         !plan_grad_accum(p, nid, 1)) {
         /* the residual block's usual case: both inputs get the masked gradient, in one pass */
-        float *dx0 = plan_grad(p, n->in[0]), *dx1 = plan_grad(p, n->in[1]);
-        if (stream_fits(dx0, len) && stream_fits(dx1, len)) {
-            stream_masked_copy2(dx0, dx1, y, dy, len);
-            return;
-        }
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < len; i++) dx0[i] = dx1[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        stream_masked_copy2(plan_grad(p, n->in[0]), plan_grad(p, n->in[1]), y, dy, len);
         return;
     }
     pass_grad(p, nid, 0, dy, y, len);

@@ -18,13 +18,6 @@ static bool broadcast(plan *p, int nid) {
     return a->h * a->w != b->h * b->w;
 }
 
-/* One channel block of one image: y = a · w[channel] over `area` positions of b channels. Called with
- * a literal b of 8 or 16 (AVX2's and AVX-512's blocks) so that the compiler emits whole vectors. */
-static inline void scale_block(float *y, const float *a, const float *w, int area, int b) {
-    for (int s = 0; s < area; s++)
-        for (int i = 0; i < b; i++) y[(size_t)s * b + i] = a[(size_t)s * b + i] * w[i];
-}
-
 /* Its backward: da (+)= dy · w[channel]; dw[channel] (+)= Σ dy · a. */
 static inline void scale_block_backward(float *da, bool acc_a, float *dw, bool acc_w, const float *dy,
                                         const float *a, const float *w, int area, int b) {
@@ -51,20 +44,7 @@ static void mul_forward(plan *p, int nid) {
         return;
     }
     /* b is n × cp contiguous (blocked with 1×1 spatial) */
-    int nb = k.cp / k.b;
-    if (k.b == 16 && stream_fits(y, blk_size(k))) {
-        stream_scale16(y, a, b, (size_t)k.n * nb, k.s);
-        return;
-    }
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int n0 = 0; n0 < k.n; n0++)
-        for (int cb = 0; cb < nb; cb++) {
-            const float *w = b + ((size_t)n0 * nb + cb) * k.b;
-            size_t base = blk_at(k, n0, cb * k.b, 0);
-            if (k.b == 8) scale_block(y + base, a + base, w, k.s, 8);
-            else if (k.b == 16) scale_block(y + base, a + base, w, k.s, 16);
-            else scale_block(y + base, a + base, w, k.s, k.b);
-        }
+    stream_scale(y, a, b, (size_t)k.n * (k.cp / k.b), k.s, k.b);
 }
 
 static void mul_backward_same(plan *p, int nid, const float *dy, size_t len) {

@@ -7,7 +7,7 @@
  * batch 128, 3.3–4.4 → 2.4–3.3 ms per forward; the convolutions reading those outputs no slower. Small
  * outputs lose (EfficientNet-B0 at batch 1: the SE products 0.45–0.49 → 0.55–0.68 ms), hence the
  * threshold. The values written are the same either way: only where they go differs. AVX-512 builds
- * only: elsewhere stream_fits is false (the functions still compute the same values, plainly). */
+ * only: elsewhere stream_fits is false. */
 #ifndef CNN_OPS_STREAM_H
 #define CNN_OPS_STREAM_H
 #include <stdbool.h>
@@ -27,12 +27,13 @@ static inline bool stream_fits(const float *y, size_t n) {
 #endif
 }
 
-/* y = a + b (relu: max(a + b, 0)) over n floats; stream_fits(y, n). */
+/* The kernels below write their outputs with streaming stores where stream_fits, with plain vectorized
+ * loops elsewhere; either way the same values. */
+/* y = a + b (relu: max(a + b, 0)) over n floats (the residual addition; y may be a or b). */
 void stream_add(float *y, const float *a, const float *b, size_t n, bool relu);
-/* dx0 = dx1 = (y > 0 ? dy : 0) over n floats (the residual addition's gradient with its fused ReLU);
- * stream_fits for both outputs. */
+/* dx0 = dx1 = (y > 0 ? dy : 0) over n floats (the residual addition's gradient with its fused ReLU). */
 void stream_masked_copy2(float *dx0, float *dx1, const float *y, const float *dy, size_t n);
-/* y = a · w[channel] for `blocks` blocks of 16 channels × `area` positions (nChw16c), block i scaled by
- * w + 16·i (the SE product); stream_fits(y, blocks · area · 16). */
-void stream_scale16(float *y, const float *a, const float *w, size_t blocks, size_t area);
+/* y = a · w[channel] for `blocks` blocks of b channels × `area` positions (nChw{b}c), block i scaled by
+ * w + b·i (the SE product: blocks = images × channel blocks). */
+void stream_scale(float *y, const float *a, const float *w, size_t blocks, size_t area, int b);
 #endif
