@@ -1,8 +1,11 @@
 /* pool.c — max and average pooling (PyTorch's padding and ceil_mode semantics) and global
  * average pooling, on oneDNN's pooling primitives. Max pooling keeps a workspace of argmax
- * positions from forward to backward. */
+ * positions from forward to backward. Global average pooling's backward is its own (gap_backward):
+ * it adds dy/(h·w) straight into an input gradient that another consumer already wrote (the SE block's
+ * product), where oneDNN's would write a whole temporary to be added afterwards. */
 #include "core/error.h"
 #include "core/plan.h"
+#include "ops/layout.h"
 #include "ops/ops.h"
 #include <stdlib.h>
 
@@ -15,7 +18,8 @@ typedef struct pool_state {
     int fwd, bwd, ws;
 } pool_state;
 
-static cnn_status pool_compile(plan *p, int nid) {
+/* own_backward: the op's backward is not oneDNN's (global average pooling) */
+static cnn_status compile(plan *p, int nid, bool own_backward) {
     node *n = &plan_graph(p)->nodes[nid];
     pool_attr *a = n->attr;
     pool_state *s = calloc(1, sizeof *s);
@@ -36,7 +40,7 @@ static cnn_status pool_compile(plan *p, int nid) {
     s->fwd = plan_prim(p, fpd, &st);
     const dnnl_memory_desc_t *ws = be_query_md(fpd, dnnl_query_workspace_md, 0);
     if (!st && train && ws && be_md_size(ws)) s->ws = plan_request(p, nid, LIFE_SAVED, ws, 0);
-    if (!st && train && plan_needs_grad(p, n->in[0])) {
+    if (!st && train && !own_backward && plan_needs_grad(p, n->in[0])) {
         plan_grad_overwrites(p, nid);
         st = be_check(dnnl_pooling_v2_backward_desc_init(&pdsc, a->alg, src, dst, strides, kernel, dil, pl, pr),
                       "pooling backward");
@@ -47,6 +51,9 @@ static cnn_status pool_compile(plan *p, int nid) {
     dnnl_primitive_desc_destroy(fpd);
     return st;
 }
+
+static cnn_status pool_compile(plan *p, int nid) { return compile(p, nid, false); }
+static cnn_status gap_compile(plan *p, int nid) { return compile(p, nid, true); }
 
 static void pool_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
@@ -69,11 +76,41 @@ static void pool_backward(plan *p, int nid) {
     plan_grad_in_end(p, nid, 0);
 }
 
+/* dx[n, c, ·] (+)= dy[n, c] / (h·w) over one block of b channels × area positions; the channels past
+ * the tensor's (c ≥ nc, the block's padding) stay zero. */
+static inline void gap_block_backward(float *dx, bool acc, const float *dy, int c0, int nc, float inv, int area,
+                                      int b) {
+    float g[64];
+    for (int i = 0; i < b; i++) g[i] = c0 + i < nc ? dy[i] * inv : 0.0f;
+    for (int s = 0; s < area; s++)
+        for (int i = 0; i < b; i++) dx[(size_t)s * b + i] = (acc ? dx[(size_t)s * b + i] : 0.0f) + g[i];
+}
+
+static void gap_backward(plan *p, int nid) {
+    node *n = &plan_graph(p)->nodes[nid];
+    if (!plan_needs_grad(p, n->in[0])) return;
+    blk k = blk_of(p, n->in[0]), ko = blk_of(p, n->out[0]);
+    const float *dy = plan_grad(p, n->out[0]);
+    float *dx = plan_grad(p, n->in[0]);
+    bool acc = plan_grad_accum(p, nid, 0);
+    float inv = 1.0f / (float)k.s;
+    int nb = k.cp / k.b;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n0 = 0; n0 < k.n; n0++)
+        for (int cb = 0; cb < nb; cb++) {
+            float *d = dx + blk_at(k, n0, cb * k.b, 0);
+            const float *g = dy + blk_at(ko, n0, cb * k.b, 0);
+            if (k.b == 16) gap_block_backward(d, acc, g, cb * 16, k.c, inv, k.s, 16);
+            else if (k.b == 8) gap_block_backward(d, acc, g, cb * 8, k.c, inv, k.s, 8);
+            else gap_block_backward(d, acc, g, cb * k.b, k.c, inv, k.s, k.b);
+        }
+}
+
 static int64_t pool_macs(const graph *g, const node *n) { return 0; }
 
 static const op_def maxpool_op = {"maxpool", pool_compile, pool_forward, pool_backward, NULL, pool_macs};
 static const op_def avgpool_op = {"avgpool", pool_compile, pool_forward, pool_backward, NULL, pool_macs};
-static const op_def gap_op = {"global_avgpool", pool_compile, pool_forward, pool_backward, NULL, pool_macs};
+static const op_def gap_op = {"global_avgpool", gap_compile, pool_forward, gap_backward, NULL, pool_macs};
 
 /* Output size and right padding as PyTorch computes them (ceil_mode: the last window may start
  * in the right padding only if it starts inside the input or left padding). */
