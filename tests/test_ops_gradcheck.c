@@ -1,7 +1,7 @@
 /* test_ops_gradcheck.c — every op's backward against central finite differences (gradcheck.h):
  * convolutions of every kind, batch norm, activations (hard sigmoid too), pools (adaptive too), linear, dropout, add,
- * mul, lerp, concat, slice, cross-entropy, and a small residual network end to end; add and mul also on 4 MiB
- * outputs, which take the streaming-store kernels. */
+ * mul, lerp, concat, slice, cross-entropy, and a small residual network end to end; add, mul and SiLU also on
+ * 4 MiB outputs, which take the streaming-store kernels. */
 #include <stdlib.h>
 #include "gradcheck.h"
 #include "nn/blocks.h"
@@ -37,6 +37,7 @@ static int b_maxpool(graph *g, int x, void *ctx) { return op_maxpool(g, x, 2, 2,
 static int b_maxpool_ceil(graph *g, int x, void *ctx) { return op_maxpool(g, x, 3, 2, 1, true); }
 static int b_avgpool(graph *g, int x, void *ctx) { return op_avgpool(g, x, 3, 1, 1, false); }
 static int b_gap(graph *g, int x, void *ctx) { return op_global_avgpool(g, x); }
+static int b_gap_padded(graph *g, int x, void *ctx) { return op_global_avgpool(g, op_conv(g, x, "conv", 5, 3, 1)); }
 static int b_adaptive(graph *g, int x, void *ctx) {
     const int *o = ctx;
     return op_adaptive_avgpool(g, op_conv(g, x, "conv", 12, 3, 1), o[0], o[1]);
@@ -76,6 +77,7 @@ static int b_mul_bcast_big(graph *g, int x, void *ctx) {
     int a = op_conv(g, x, "conv", 64, 3, 1);
     return op_mul(g, a, op_sigmoid(g, op_global_avgpool(g, a)));
 }
+static int b_silu_big(graph *g, int x, void *ctx) { return op_silu(g, op_conv(g, x, "conv", 64, 3, 1)); }
 static int b_drop_path(graph *g, int x, void *ctx) {
     int a = op_conv(g, x, "conv", 12, 3, 1);
     return op_add(g, op_drop_path(g, op_tanh(g, a), 0.5f), a);
@@ -158,6 +160,7 @@ int main(void) {
     gradcheck("maxpool 3x3/2 pad 1 ceil", b_maxpool_ceil, NULL, kinks);
     gradcheck("avgpool 3x3/1 pad 1", b_avgpool, NULL, wide);
     gradcheck("global avgpool", b_gap, NULL, wide);
+    gradcheck("global avgpool on 5 channels in a padded block", b_gap_padded, NULL, small);
     int up[2] = {7, 7}, down[2] = {4, 3};
     gradcheck("adaptive avgpool 7x6 -> 7x7 (overlapping bins)", b_adaptive, up, small);
     gradcheck("adaptive avgpool 6x5 -> 4x3", b_adaptive, down, wide);
@@ -174,6 +177,7 @@ int main(void) {
     gc_opts big = {.batch = 16, .c = 3, .h = 32, .w = 32};
     gradcheck("add with its ReLU, 4 MiB outputs (streaming stores)", b_add_relu_big, NULL, big);
     gradcheck("mul broadcast, 4 MiB output (streaming stores)", b_mul_bcast_big, NULL, big);
+    gradcheck("silu, 4 MiB output (streaming stores)", b_silu_big, NULL, big);
     gc_opts four = small;
     four.batch = 4; /* with p=0.5, some samples dropped and some kept */
     gradcheck("drop path p=0.5 on a residual branch", b_drop_path, NULL, four);

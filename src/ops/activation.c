@@ -1,15 +1,13 @@
-/* activation.c — ReLU, sigmoid, tanh and SiLU on oneDNN's eltwise primitives, which keep the
- * padded channels of blocked layouts at zero. ReLU, sigmoid and tanh differentiate from their
- * output, SiLU from its input. */
+/* activation.c — ReLU, sigmoid and tanh on oneDNN's eltwise primitives, which keep the padded
+ * channels of blocked layouts at zero; each differentiates from its output. (SiLU: silu.c.) */
 #include "core/error.h"
 #include "core/plan.h"
 #include "ops/ops.h"
 #include <stdlib.h>
 
+/* the node's attribute: oneDNN's *_use_dst_for_bwd algorithm (the same forward; the backward reads y) */
 typedef struct act_attr {
-    dnnl_alg_kind_t fwd_alg, bwd_alg;
-    bool bwd_uses_dst;
-    float alpha;           /* oneDNN's parameter: ReLU's negative slope (0), swish's beta (1) */
+    dnnl_alg_kind_t alg;
 } act_attr;
 
 typedef struct act_state {
@@ -27,18 +25,16 @@ static cnn_status act_compile(plan *p, int nid) {
     bool train = plan_is_train(p);
     dnnl_eltwise_desc_t ed;
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
-    /* the *_use_dst_for_bwd algorithms compute the same forward; the backward reads y */
     CNN_TRY(be_check(dnnl_eltwise_forward_desc_init(&ed, train ? dnnl_forward_training : dnnl_forward_inference,
-                                                    a->bwd_uses_dst ? a->bwd_alg : a->fwd_alg, md, a->alpha, 0.0f),
+                                                    a->alg, md, 0.0f, 0.0f),
                      "eltwise forward"));
     CNN_TRY(be_pd(&fpd, &ed, NULL, NULL, 0, "eltwise forward"));
     cnn_status st = CNN_OK;
     s->fwd = plan_prim(p, fpd, &st);
     if (!st && train && plan_needs_grad(p, n->in[0])) {
         plan_grad_overwrites(p, nid);
-        if (a->bwd_uses_dst) plan_keep_output(p, nid, 0);
-        else plan_keep_input(p, nid, 0);
-        st = be_check(dnnl_eltwise_backward_desc_init(&ed, a->bwd_alg, md, md, a->alpha, 0.0f), "eltwise backward");
+        plan_keep_output(p, nid, 0);
+        st = be_check(dnnl_eltwise_backward_desc_init(&ed, a->alg, md, md, 0.0f, 0.0f), "eltwise backward");
         if (!st) st = be_pd(&pd, &ed, NULL, fpd, 0, "eltwise backward");
         if (!st) s->bwd = plan_prim(p, pd, &st);
         if (pd) dnnl_primitive_desc_destroy(pd);
@@ -56,12 +52,10 @@ static void act_forward(plan *p, int nid) {
 
 static void act_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
-    act_attr *a = n->attr;
     act_state *s = plan_state(p, nid);
     if (s->bwd < 0) return;
     dnnl_exec_arg_t args[3] = {
-        a->bwd_uses_dst ? (dnnl_exec_arg_t){DNNL_ARG_DST, plan_val_mem(p, n->out[0])}
-                        : (dnnl_exec_arg_t){DNNL_ARG_SRC, plan_val_mem(p, n->in[0])},
+        {DNNL_ARG_DST, plan_val_mem(p, n->out[0])},
         {DNNL_ARG_DIFF_DST, plan_grad_mem(p, n->out[0])},
         {DNNL_ARG_DIFF_SRC, plan_grad_in_begin(p, nid, 0)},
     };
@@ -72,27 +66,17 @@ static void act_backward(plan *p, int nid) {
 static const op_def relu_op = {"relu", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
 static const op_def sigmoid_op = {"sigmoid", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
 static const op_def tanh_op = {"tanh", act_compile, act_forward, act_backward, NULL, NULL, NULL, true};
-/* SiLU keeps its input for the backward: its output can be computed again (graph.recompute) */
-static const op_def silu_op = {"silu", act_compile, act_forward, act_backward, NULL, NULL, NULL, true, act_forward};
 
-static int act(graph *g, int x, const op_def *op, dnnl_alg_kind_t fwd, dnnl_alg_kind_t bwd, bool uses_dst, float alpha) {
+static int act(graph *g, int x, const op_def *op, dnnl_alg_kind_t alg) {
     if (!graph_ok(g) || x < 0) return -1;
     const tensor *t = graph_tensor(g, x);
     act_attr *a = malloc(sizeof *a);
     if (!a) return graph_fail(g, cnn_fail(CNN_ERR_NOMEM, "out of memory"));
-    *a = (act_attr){fwd, bwd, uses_dst, alpha};
+    a->alg = alg;
     int nid = graph_add_node(g, op, op->type, &x, 1, a);
     return graph_node_output(g, nid, t->c, t->h, t->w, t->layout);
 }
 
-int op_relu(graph *g, int x) {
-    return act(g, x, &relu_op, dnnl_eltwise_relu, dnnl_eltwise_relu_use_dst_for_bwd, true, 0.0f);
-}
-int op_sigmoid(graph *g, int x) {
-    return act(g, x, &sigmoid_op, dnnl_eltwise_logistic, dnnl_eltwise_logistic_use_dst_for_bwd, true, 0.0f);
-}
-int op_tanh(graph *g, int x) {
-    return act(g, x, &tanh_op, dnnl_eltwise_tanh, dnnl_eltwise_tanh_use_dst_for_bwd, true, 0.0f);
-}
-/* swish with beta 1 is SiLU: x * sigmoid(x) */
-int op_silu(graph *g, int x) { return act(g, x, &silu_op, dnnl_eltwise_swish, dnnl_eltwise_swish, false, 1.0f); }
+int op_relu(graph *g, int x) { return act(g, x, &relu_op, dnnl_eltwise_relu_use_dst_for_bwd); }
+int op_sigmoid(graph *g, int x) { return act(g, x, &sigmoid_op, dnnl_eltwise_logistic_use_dst_for_bwd); }
+int op_tanh(graph *g, int x) { return act(g, x, &tanh_op, dnnl_eltwise_tanh_use_dst_for_bwd); }

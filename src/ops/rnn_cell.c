@@ -6,40 +6,10 @@
 #include "core/plan.h"
 #include "ops/layout.h"
 #include "ops/ops.h"
+#include "ops/vmath.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------- activations that vectorize ---------- */
-
-/* e^x (x clamped to [-87, 88]): 2^n · e^r with x = n·ln 2 + r, |r| ≤ ln 2 / 2, e^r by Cephes'
- * polynomial; within 2 ulp of expf. Branch-free (selects, a rounding by adding 1.5·2^23, whose low
- * mantissa bits then hold n) so that `omp simd` loops vectorize it; CMakeLists.txt compiles this
- * file with -fno-trapping-math, without which GCC keeps the selects as branches. */
-typedef union {
-    float f;
-    int32_t i;
-} rnn_bits;
-
-static inline float rnn_exp(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    rnn_bits m = {.f = x * 1.44269504088896341f + 12582912.0f};
-    float n = m.f - 12582912.0f;
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    rnn_bits scale = {.i = (m.i - 0x4B400000 + 127) << 23};
-    return p * scale.f;
-}
-
-static inline float rnn_sigmoid(float x) { return 1.0f / (1.0f + rnn_exp(-x)); }
-static inline float rnn_tanh(float x) { return 2.0f / (1.0f + rnn_exp(-2.0f * x)) - 1.0f; }
 
 /* ---------- iterating over the lanes of several blocked tensors at once ---------- */
 
@@ -186,9 +156,9 @@ static inline __attribute__((always_inline)) void lstm_fwd(float *const *x, int 
     float *h = x[L_H], *cn = x[L_C];
 #pragma omp simd
     for (int i = 0; i < count; i++) {
-        float cell = rnn_sigmoid(ai[i]) * rnn_tanh(ag[i]);
-        if (has_prev) cell += rnn_sigmoid(af[i]) * cp[i];
-        h[i] = rnn_sigmoid(ao[i]) * rnn_tanh(cell);
+        float cell = vm_sigmoid(ai[i]) * vm_tanh(ag[i]);
+        if (has_prev) cell += vm_sigmoid(af[i]) * cp[i];
+        h[i] = vm_sigmoid(ao[i]) * vm_tanh(cell);
         cn[i] = cell;
     }
 }
@@ -231,9 +201,9 @@ static inline __attribute__((always_inline)) void lstm_bwd(float *const *x, int 
     float acc = c->acc_gates, acc_prev = c->acc_prev;
 #pragma omp simd
     for (int i = 0; i < count; i++) {
-        float f = has_prev ? rnn_sigmoid(af[i]) : 0.0f, prev = has_prev ? cp[i] : 0.0f;
-        float gi = rnn_sigmoid(ai[i]), go = rnn_sigmoid(ao[i]), gg = rnn_tanh(ag[i]);
-        float tc = rnn_tanh(f * prev + gi * gg);
+        float f = has_prev ? vm_sigmoid(af[i]) : 0.0f, prev = has_prev ? cp[i] : 0.0f;
+        float gi = vm_sigmoid(ai[i]), go = vm_sigmoid(ao[i]), gg = vm_tanh(ag[i]);
+        float tc = vm_tanh(f * prev + gi * gg);
         float dcell = dh[i] * go * (1.0f - tc * tc) + dc[i];
         di[i] = put(di[i], dcell * gg * gi * (1.0f - gi), acc);
         dout[i] = put(dout[i], dh[i] * tc * go * (1.0f - go), acc);
@@ -293,7 +263,7 @@ static void reset_fwd_lanes(float *const *x, int count, const void *ctx) {
     const float *ar = x[R_A], *hp = x[R_HP];
     float *out = x[R_OUT];
 #pragma omp simd
-    for (int i = 0; i < count; i++) out[i] = rnn_sigmoid(ar[i]) * hp[i];
+    for (int i = 0; i < count; i++) out[i] = vm_sigmoid(ar[i]) * hp[i];
 }
 
 static void reset_bwd_lanes(float *const *x, int count, const void *ctx) {
@@ -303,7 +273,7 @@ static void reset_bwd_lanes(float *const *x, int count, const void *ctx) {
     float acc_a = c->acc_a, acc_prev = c->acc_prev;
 #pragma omp simd
     for (int i = 0; i < count; i++) {
-        float r = rnn_sigmoid(ar[i]);
+        float r = vm_sigmoid(ar[i]);
         da[i] = put(da[i], dout[i] * hp[i] * r * (1.0f - r), acc_a);
         dhp[i] = put(dhp[i], dout[i] * r, acc_prev);
     }
@@ -341,7 +311,7 @@ static inline __attribute__((always_inline)) void update_fwd(float *const *x, in
     float *out = x[U_OUT];
 #pragma omp simd
     for (int i = 0; i < count; i++) {
-        float z = rnn_sigmoid(az[i]), cand = rnn_tanh(an[i]);
+        float z = vm_sigmoid(az[i]), cand = vm_tanh(an[i]);
         out[i] = has_prev ? (1.0f - z) * hp[i] + z * cand : z * cand;
     }
 }
@@ -355,7 +325,7 @@ static inline __attribute__((always_inline)) void update_bwd(float *const *x, in
     float acc_z = c->acc_a, acc_n = c->acc_b, acc_prev = c->acc_prev;
 #pragma omp simd
     for (int i = 0; i < count; i++) {
-        float z = rnn_sigmoid(az[i]), cand = rnn_tanh(an[i]), prev = has_prev ? hp[i] : 0.0f;
+        float z = vm_sigmoid(az[i]), cand = vm_tanh(an[i]), prev = has_prev ? hp[i] : 0.0f;
         dz[i] = put(dz[i], dout[i] * (cand - prev) * z * (1.0f - z), acc_z);
         dn[i] = put(dn[i], dout[i] * z * (1.0f - cand * cand), acc_n);
         if (has_prev) dhp[i] = put(dhp[i], dout[i] * (1.0f - z), acc_prev);
