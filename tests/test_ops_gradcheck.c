@@ -1,7 +1,7 @@
 /* test_ops_gradcheck.c — every op's backward against central finite differences (gradcheck.h):
  * convolutions of every kind, batch norm, activations (hard sigmoid too), pools (adaptive too), linear, dropout, add,
- * mul, lerp, concat, slice, cross-entropy, and a small residual network end to end; add, mul and SiLU also on
- * 4 MiB outputs, which take the streaming-store kernels. */
+ * mul, lerp, concat, slice, cross-entropy, and a small residual network end to end; add and mul also on 4 MiB
+ * outputs, which take the streaming-store kernels. */
 #include <stdlib.h>
 #include "gradcheck.h"
 #include "nn/blocks.h"
@@ -21,6 +21,9 @@ static int b_bn_sync(graph *g, int x, void *ctx) {
     g->replica_sum = one_replica;
     return op_batchnorm(g, op_conv(g, x, "conv", 12, 3, 1), "bn");
 }
+/* SiLU after batch norm: fused into it in training plans (batchnorm.c) */
+static int b_bn_silu(graph *g, int x, void *ctx) { return op_silu(g, b_bn(g, x, ctx)); }
+static int b_bn_sync_silu(graph *g, int x, void *ctx) { return op_silu(g, b_bn_sync(g, x, ctx)); }
 static int b_relu(graph *g, int x, void *ctx) { return op_relu(g, op_to_blocked(g, x)); }
 static int b_sigmoid(graph *g, int x, void *ctx) { return op_sigmoid(g, op_to_blocked(g, x)); }
 static int b_sigmoid_padded(graph *g, int x, void *ctx) { return op_sigmoid(g, op_conv(g, x, "conv", 5, 3, 1)); }
@@ -77,7 +80,6 @@ static int b_mul_bcast_big(graph *g, int x, void *ctx) {
     int a = op_conv(g, x, "conv", 64, 3, 1);
     return op_mul(g, a, op_sigmoid(g, op_global_avgpool(g, a)));
 }
-static int b_silu_big(graph *g, int x, void *ctx) { return op_silu(g, op_conv(g, x, "conv", 64, 3, 1)); }
 static int b_drop_path(graph *g, int x, void *ctx) {
     int a = op_conv(g, x, "conv", 12, 3, 1);
     return op_add(g, op_drop_path(g, op_tanh(g, a), 0.5f), a);
@@ -147,6 +149,8 @@ int main(void) {
     gradcheck("conv 5x5 on 1 channel (blocked copy for backward weights)", b_conv, &k5, mono);
     gradcheck("batchnorm (training), 12 channels", b_bn, NULL, small);
     gradcheck("batchnorm synchronized (one replica), 12 channels", b_bn_sync, NULL, small);
+    gradcheck("batchnorm with SiLU fused in, 12 channels", b_bn_silu, NULL, small);
+    gradcheck("batchnorm synchronized with SiLU fused in (one replica)", b_bn_sync_silu, NULL, small);
 
     gc_opts kinks = wide;
     kinks.distinct_inputs = true;
@@ -177,7 +181,6 @@ int main(void) {
     gc_opts big = {.batch = 16, .c = 3, .h = 32, .w = 32};
     gradcheck("add with its ReLU, 4 MiB outputs (streaming stores)", b_add_relu_big, NULL, big);
     gradcheck("mul broadcast, 4 MiB output (streaming stores)", b_mul_bcast_big, NULL, big);
-    gradcheck("silu, 4 MiB output (streaming stores)", b_silu_big, NULL, big);
     gc_opts four = small;
     four.batch = 4; /* with p=0.5, some samples dropped and some kept */
     gradcheck("drop path p=0.5 on a residual branch", b_drop_path, NULL, four);

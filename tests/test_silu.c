@@ -1,22 +1,20 @@
-/* test_silu.c — SiLU's kernels (src/ops/silu.c) against SiLU and its derivative computed here in double
- * precision with the C library's exp: silu(z) = z/(1 + e^−z), d/dz = σ(z)·(1 + z·(1 − σ(z))).
- * Over 4.2 M inputs (past the streaming threshold; ops/stream.h) spread over [−30, 30], plus ±100, ±1e30,
- * values near the thresholds ±87 and ±88, tiny and subnormal ones: each result within 1e-6 of the
- * exact value relative to the terms that make it (|silu| forward; |dy|·σ·(1 + |z|·(1 − σ)) backward)
- * plus 2e-36 absolute (below z = −87 e^z counts as 0; PyTorch's silu is −0 from about z = −88.7, where
- * its e^−z overflows). The cases PyTorch defines: silu(±0) = ±0, silu(+inf) = +inf, silu(−inf) = NaN,
- * NaN stays NaN, NaN gradients at ±inf. The streaming path equals the plain one bit for bit (the same
- * inputs under the threshold), destinations poisoned first; the backward accumulates onto what dz held.
- * Finite differences through a plan: test_ops_gradcheck ("silu", and on 4 MiB). */
+/* test_silu.c — SiLU's arithmetic (src/ops/silu.h, through silu.c's kernels) against SiLU and its derivative
+ * computed here in double precision with the C library's exp: silu(z) = z/(1 + e^−z),
+ * d/dz = σ(z)·(1 + z·(1 − σ(z))). Over a million inputs spread over [−30, 30], plus ±100, ±1e30, values
+ * near the thresholds ±87 and ±88, tiny and subnormal ones: each result within 1e-6 of the exact value
+ * relative to the terms that make it (|silu| forward; |dy|·σ·(1 + |z|·(1 − σ)) backward) plus 4e-36
+ * absolute (below z = −87 e^z counts as 0; PyTorch's silu is −0 from about z = −88.7, where its e^−z
+ * overflows). The cases PyTorch defines: silu(±0) = ±0, silu(+inf) = +inf, silu(−inf) = NaN, NaN stays
+ * NaN, NaN gradients at ±inf. Destinations are poisoned first; the backward accumulates onto what dz
+ * held. Batch norm with SiLU fused in uses the same arithmetic; finite differences through plans, both
+ * fused and not: test_ops_gradcheck. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ops/silu.h"
-#include "ops/stream.h"
 #include "testutil.h"
 
-#define N ((size_t)2051 * 32 * 16) /* just past STREAM_MIN_BYTES */
-#define SMALL ((size_t)64 * 1024)  /* under it */
+#define N ((size_t)1 << 20)
 
 static double sigmoid_exact(double z) { return 1.0 / (1.0 + exp(-z)); }
 
@@ -24,15 +22,15 @@ static const float special[] = {0.0f,     -0.0f,   1e-30f,  -1e-30f, 1e-40f, -1e
                                 86.99f,   -86.99f, 87.01f,  -87.01f, 88.0f,  -88.0f,  88.5f,  -88.5f,
                                 100.0f,   -100.0f, 1e30f,   -1e30f,  15.0f,  -15.0f,  -1.2785f, 1.0f};
 
-/* within tol·scale + 2e-36 of want, or both NaN */
+/* within tol·scale + 4e-36 of want (below z = −87: |silu| < 2e-36, |silu'·dy| < 4e-36 with |dy| ≤ 2), or both NaN */
 static bool close_to(float got, double want, double scale, double tol) {
     if (isnan(want)) return isnan(got);
-    return fabs((double)got - want) <= tol * scale + 2e-36;
+    return fabs((double)got - want) <= tol * scale + 4e-36;
 }
 
 int main(void) {
     float *z = aligned_alloc(64, N * sizeof(float)), *dy = aligned_alloc(64, N * sizeof(float));
-    float *y = aligned_alloc(64, N * sizeof(float)), *y_small = aligned_alloc(64, SMALL * sizeof(float));
+    float *y = aligned_alloc(64, N * sizeof(float));
     float *dz = aligned_alloc(64, N * sizeof(float)), *base = aligned_alloc(64, N * sizeof(float));
     fill_uniform(z, (int64_t)N, 1, -30.0f, 30.0f);
     fill_uniform(dy, (int64_t)N, 2, -2.0f, 2.0f);
@@ -40,7 +38,7 @@ int main(void) {
     size_t ns = sizeof special / sizeof special[0];
     for (size_t i = 0; i < ns; i++) z[1000 + i] = special[i], z[N - 1 - i] = special[i];
 
-    /* forward, large: streaming stores on AVX-512 */
+    /* forward */
     for (size_t i = 0; i < N; i++) y[i] = NAN;
     silu_forward_kernel(y, z, N);
     int bad = 0;
@@ -51,11 +49,6 @@ int main(void) {
             bad++;
         }
     }
-    /* the same inputs under the threshold: plain stores, the same bits */
-    for (size_t i = 0; i < SMALL; i++) y_small[i] = NAN;
-    silu_forward_kernel(y_small, z, SMALL);
-    CHECK(memcmp(y_small, y, SMALL * sizeof(float)) == 0, "plain and streaming forward differ");
-
     /* PyTorch's special values */
     float zs[16] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 1.0f}, ys[16];
     silu_forward_kernel(ys, zs, 16);
@@ -101,6 +94,6 @@ int main(void) {
     silu_backward_kernel(gs, false, zs, zero_dy, 16);
     CHECK(gs[7] == 0.0f && gs[6] == 0.0f, "padding's gradient stays 0: %a %a", gs[6], gs[7]);
 
-    free(z), free(dy), free(y), free(y_small), free(dz), free(base), free(acc);
+    free(z), free(dy), free(y), free(dz), free(base), free(acc);
     return test_report("test_silu");
 }

@@ -13,9 +13,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 #define STREAM_MIN_BYTES ((size_t)4 << 20)
 
@@ -27,23 +24,6 @@ static inline bool stream_fits(const float *y, size_t n) {
 #else
     (void)y, (void)n;
     return false;
-#endif
-}
-
-/* For kernels that compute into a small buffer in the cache and then stream it out, inside a parallel
- * region: stream_store copies n floats (a multiple of 16) from src to dst (64-byte aligned) with streaming
- * stores; each thread calls stream_fence after its last one, before the region ends, so the next op sees
- * them. Only where stream_fits said yes. */
-static inline void stream_store(float *dst, const float *src, size_t n) {
-#ifdef __AVX512F__
-    for (size_t i = 0; i < n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
-#else
-    for (size_t i = 0; i < n; i++) dst[i] = src[i];
-#endif
-}
-static inline void stream_fence(void) {
-#ifdef __AVX512F__
-    _mm_sfence();
 #endif
 }
 
