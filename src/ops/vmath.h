@@ -12,7 +12,7 @@
 
 typedef union {
     float f;
-    int32_t i;
+    uint32_t u; /* unsigned: NaN inputs make any bits here, and their arithmetic must stay defined */
 } vm_bits;
 
 static inline float vm_exp(float x) {
@@ -28,7 +28,7 @@ static inline float vm_exp(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    vm_bits scale = {.i = (m.i - 0x4B400000 + 127) << 23};
+    vm_bits scale = {.u = (m.u - 0x4B400000u + 127u) << 23};
     return p * scale.f;
 }
 
