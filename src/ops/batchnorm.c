@@ -9,6 +9,7 @@
  * In training plans a SiLU right after batch norm is fused in, on cnn.c's own kernels (below). */
 #include "core/error.h"
 #include "core/plan.h"
+#include "ops/layout.h"
 #include "ops/ops.h"
 #include "ops/silu.h"
 #include <math.h>
@@ -78,24 +79,26 @@ static cnn_status bn_compile(plan *p, int nid) {
     bn_state *s = calloc(1, sizeof *s);
     if (!s) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     plan_set_state(p, nid, s);
-    s->fwd_train = s->bwd = s->ws = -1;
+    s->fwd_eval = s->fwd_train = s->bwd = s->ws = -1;
     const dnnl_memory_desc_t *src = plan_md(p, n->in[0]);
     unsigned ss = dnnl_use_scale | dnnl_use_shift | (plan_fused(p, nid) & FUSED_RELU ? dnnl_fuse_norm_relu : 0);
+    bool silu = plan_fused(p, nid) & FUSED_SILU; /* then cnn.c's own kernels, not oneDNN's, in every pass */
     dnnl_batch_normalization_desc_t bd;
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
     cnn_status st = CNN_OK;
-    CNN_TRY(be_check(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, src, a->eps,
-                                                                 ss | dnnl_use_global_stats),
-                     "batch norm inference"));
-    CNN_TRY(be_pd(&pd, &bd, NULL, NULL, 0, "batch norm inference"));
-    s->fwd_eval = plan_prim(p, pd, &st);
-    dnnl_primitive_desc_destroy(pd);
-    pd = NULL;
+    if (!silu) {
+        CNN_TRY(be_check(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, src, a->eps,
+                                                                     ss | dnnl_use_global_stats),
+                         "batch norm inference"));
+        CNN_TRY(be_pd(&pd, &bd, NULL, NULL, 0, "batch norm inference"));
+        s->fwd_eval = plan_prim(p, pd, &st);
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+    }
     if (st || !plan_is_train(p)) return st;
 
     int64_t c = g->tensors[n->in[0]].c;
     s->sync = g->replica_sum != NULL;
-    bool silu = plan_fused(p, nid) & FUSED_SILU; /* then cnn.c's own kernels, not oneDNN's */
     if (s->sync || silu) CNN_TRY(alloc_sums(s, c));
     if (!silu) {
         st = train_prims(p, nid, ss | (s->sync ? dnnl_use_global_stats : 0), &fpd, &pd);
@@ -133,15 +136,8 @@ static void update_running(plan *p, int nid, const float *mean, const float *var
     (*(int64_t *)plan_param_ptr(p, nid, BN_COUNT))++;
 }
 
-/* The kernels below go over a blocked activation block by block (hw positions × b channels) and are called
- * with a literal b, 16 or 8 (AVX-512's and AVX2's blocks), so that the compiler emits whole vectors. */
-#define BY_BLOCK(B, call)                                                                               \
-    do {                                                                                                \
-        if ((B) == 16) call(16);                                                                        \
-        else if ((B) == 8) call(8);                                                                     \
-        else call(B);                                                                                   \
-    } while (0)
-
+/* The kernels below go over a blocked activation block by block (hw positions × b channels), called
+ * through BLK_DISPATCH (ops/layout.h). */
 /* Adds one block's values and their squares to per-lane sums, position by position. */
 static inline void block_sums(double *a, double *q, const float *v, int hw, int b) {
     for (int s = 0; s < hw; s++)
@@ -178,7 +174,7 @@ static void channel_sums(plan *p, int tid, double *sum, double *sq, double *part
             for (int i = k * n / BN_CHUNKS; i < (k + 1) * n / BN_CHUNKS; i++) {
                 const float *v = x + (size_t)(i * nb + cb) * hw * B;
 #define SUMS(b) block_sums(a, q, v, hw, b)
-                BY_BLOCK(B, SUMS);
+                BLK_DISPATCH(B, SUMS);
 #undef SUMS
             }
             double *out = part + ((size_t)cb * BN_CHUNKS + k) * 2 * B;
@@ -294,7 +290,7 @@ static void bn_silu_apply(plan *p, int nid, const float *mean, const float *var)
         for (int cb = 0; cb < nb; cb++) {
             size_t base = (size_t)(i * nb + cb) * hw * B;
 #define APPLY(b) silu_block(y + base, x + base, scale + cb * B, m + cb * B, shift + cb * B, hw, b)
-            BY_BLOCK(B, APPLY);
+            BLK_DISPATCH(B, APPLY);
 #undef APPLY
         }
 }
@@ -355,7 +351,7 @@ static void bn_silu_backward(plan *p, int nid) {
             for (int i = k * batch / BN_CHUNKS; i < (k + 1) * batch / BN_CHUNKS; i++) {
                 size_t base = (size_t)(i * nb + cb) * hw * B;
 #define SUMS(b) silu_grad_sums(a, q, dx + base, x + base, dy + base, scale + c0, m + c0, shift + c0, istd + c0, hw, b)
-                BY_BLOCK(B, SUMS);
+                BLK_DISPATCH(B, SUMS);
 #undef SUMS
             }
             double *out = s->part + ((size_t)cb * BN_CHUNKS + k) * 2 * B;
@@ -377,7 +373,7 @@ static void bn_silu_backward(plan *p, int nid) {
             size_t base = (size_t)(i * nb + cb) * hw * B;
             int c0 = cb * B;
 #define DX(b) silu_grad_dx(dx + base, x + base, scale + c0, m + c0, istd + c0, k1 + c0, k2 + c0, hw, b)
-            BY_BLOCK(B, DX);
+            BLK_DISPATCH(B, DX);
 #undef DX
         }
     plan_grad_in_end(p, nid, 0);

@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "core/plan.h"
 #include "ops/adapt.h"
+#include "ops/layout.h"
 #include "ops/ops.h"
 #include <dnnl.h>
 #include <stdlib.h>
@@ -500,9 +501,9 @@ static void conv_bwd_weights_depthwise(plan *p, int nid, dnnl_memory_t xm, dnnl_
         memset(acc, 0, sizeof acc);
         for (int i = 0; i < n; i++) {
             const float *xi = x + i * xl.n + cb * xl.c, *di = dy + i * yl.n + cb * yl.c;
-            if (B == 16) depthwise_taps(xi, &xl, ih, iw, di, &yl, oh, ow, c, 16, acc);
-            else if (B == 8) depthwise_taps(xi, &xl, ih, iw, di, &yl, oh, ow, c, 8, acc);
-            else depthwise_taps(xi, &xl, ih, iw, di, &yl, oh, ow, c, B, acc);
+#define TAPS(b) depthwise_taps(xi, &xl, ih, iw, di, &yl, oh, ow, c, b, acc)
+            BLK_DISPATCH(B, TAPS);
+#undef TAPS
             if (db)
                 for (int y = 0; y < oh; y++)
                     for (int xo = 0; xo < ow; xo++)

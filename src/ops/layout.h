@@ -21,6 +21,16 @@ static inline blk blk_of(const plan *p, int tid) {
     return k;
 }
 
+/* Kernels written per channel block take the block width b as an argument; BLK_DISPATCH(B, call) expands
+ * to call(16) or call(8), a literal, when B is AVX-512's or AVX2's block, so that the compiler emits whole
+ * vectors, and to call(B) otherwise. `call` is a macro of one argument the caller defines around it. */
+#define BLK_DISPATCH(B, call)                                                                           \
+    do {                                                                                                \
+        if ((B) == 16) call(16);                                                                        \
+        else if ((B) == 8) call(8);                                                                     \
+        else call(B);                                                                                   \
+    } while (0)
+
 /* floats in the physical buffer, padding included */
 static inline size_t blk_size(blk k) { return (size_t)k.n * k.cp * k.s; }
 

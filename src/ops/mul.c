@@ -76,9 +76,9 @@ static void mul_backward_bcast(plan *p, int nid, const float *dy, blk k) {
             const float *w = b + ((size_t)n0 * nb + cb) * k.b;
             size_t base = blk_at(k, n0, cb * k.b, 0);
             float *dab = da ? da + base : NULL, *dw = db ? db + ((size_t)n0 * nb + cb) * k.b : NULL;
-            if (k.b == 8) scale_block_backward(dab, acc_a, dw, acc_b, dy + base, a + base, w, k.s, 8);
-            else if (k.b == 16) scale_block_backward(dab, acc_a, dw, acc_b, dy + base, a + base, w, k.s, 16);
-            else scale_block_backward(dab, acc_a, dw, acc_b, dy + base, a + base, w, k.s, k.b);
+#define SCALE(b) scale_block_backward(dab, acc_a, dw, acc_b, dy + base, a + base, w, k.s, b)
+            BLK_DISPATCH(k.b, SCALE);
+#undef SCALE
         }
 }
 

@@ -100,9 +100,9 @@ static void gap_backward(plan *p, int nid) {
         for (int cb = 0; cb < nb; cb++) {
             float *d = dx + blk_at(k, n0, cb * k.b, 0);
             const float *g = dy + blk_at(ko, n0, cb * k.b, 0);
-            if (k.b == 16) gap_block_backward(d, acc, g, cb * 16, k.c, inv, k.s, 16);
-            else if (k.b == 8) gap_block_backward(d, acc, g, cb * 8, k.c, inv, k.s, 8);
-            else gap_block_backward(d, acc, g, cb * k.b, k.c, inv, k.s, k.b);
+#define GAP(b) gap_block_backward(d, acc, g, cb * (b), k.c, inv, k.s, b)
+            BLK_DISPATCH(k.b, GAP);
+#undef GAP
         }
 }
 

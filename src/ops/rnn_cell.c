@@ -7,9 +7,7 @@
 #include "ops/layout.h"
 #include "ops/ops.h"
 #include "ops/vmath.h"
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* ---------- iterating over the lanes of several blocked tensors at once ---------- */
 

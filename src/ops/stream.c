@@ -2,6 +2,7 @@
  * for outputs that stream_fits (intrinsics; each thread fences its streaming stores before the parallel
  * region ends, so the next op sees them). */
 #include "ops/stream.h"
+#include "ops/layout.h" /* BLK_DISPATCH */
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -56,8 +57,7 @@ void stream_masked_copy2(float *dx0, float *dx1, const float *y, const float *dy
     for (size_t i = 0; i < n; i++) dx0[i] = dx1[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-/* One channel block: y = a · w[channel] over `area` positions of b channels. Called with a literal b of
- * 8 or 16 (AVX2's and AVX-512's blocks) so that the compiler emits whole vectors. */
+/* One channel block: y = a · w[channel] over `area` positions of b channels (called through BLK_DISPATCH). */
 static inline void scale_block(float *y, const float *a, const float *w, size_t area, int b) {
     for (size_t s = 0; s < area; s++)
         for (int i = 0; i < b; i++) y[s * b + i] = a[s * b + i] * w[i];
@@ -69,9 +69,9 @@ void stream_scale(float *y, const float *a, const float *w, size_t blocks, size_
 #pragma omp parallel
         {
 #pragma omp for schedule(static)
-            for (size_t blk = 0; blk < blocks; blk++) {
-                const __m512 s = _mm512_loadu_ps(w + blk * 16);
-                const size_t base = blk * area * 16;
+            for (size_t bi = 0; bi < blocks; bi++) {
+                const __m512 s = _mm512_loadu_ps(w + bi * 16);
+                const size_t base = bi * area * 16;
                 for (size_t j = 0; j < area; j++)
                     _mm512_stream_ps(y + base + j * 16, _mm512_mul_ps(_mm512_loadu_ps(a + base + j * 16), s));
             }
@@ -81,10 +81,10 @@ void stream_scale(float *y, const float *a, const float *w, size_t blocks, size_
     }
 #endif
 #pragma omp parallel for schedule(static)
-    for (size_t blk = 0; blk < blocks; blk++) {
-        const size_t base = blk * area * b;
-        if (b == 8) scale_block(y + base, a + base, w + blk * 8, area, 8);
-        else if (b == 16) scale_block(y + base, a + base, w + blk * 16, area, 16);
-        else scale_block(y + base, a + base, w + blk * b, area, b);
+    for (size_t bi = 0; bi < blocks; bi++) {
+        const size_t base = bi * area * b;
+#define SCALE(bw) scale_block(y + base, a + base, w + bi * (bw), area, bw)
+        BLK_DISPATCH(b, SCALE);
+#undef SCALE
     }
 }

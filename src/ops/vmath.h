@@ -1,5 +1,5 @@
 /* vmath.h — exp, sigmoid and tanh written so that `omp simd` loops vectorize them (for the fused RNN
- * gates, rnn_cell.c, and SiLU, silu.c).
+ * gates, rnn_cell.c, and SiLU, silu.h: silu.c and batch norm with SiLU fused in, batchnorm.c).
  *
  * e^x (x clamped to [-87, 88]): 2^n · e^r with x = n·ln 2 + r, |r| ≤ ln 2 / 2, e^r by Cephes'
  * polynomial; within 2 ulp of expf. Branch-free (selects, a rounding by adding 1.5·2^23, whose low
