@@ -283,6 +283,55 @@ def winograd_rule():
     check(runs and not any("wino" in impl for impl, _, _ in runs), "CNN_WINOGRAD=0: no Winograd kernel ran")
 
 
+def profile_rows(*args, env=None):
+    """{row: (forward ms, backward ms, GFLOP per step or None)} from `cnn bench --profile`."""
+    rc, out, err = cnn("bench", *args, "--steps", "1", "--warmup", "0", "--profile", env=env)
+    check(rc == 0, f"bench --profile {' '.join(args)}: exit {rc}, {err[-300:]!r}")
+    rows = {}
+    for line in out.splitlines():
+        m = re.match(r"  (\S.*?)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\S+)\s+(\S+)\s+\d+\.\d%$", line)
+        if m:
+            rows[m[1]] = (float(m[2]), float(m[3]), None if m[4] == "-" else float(m[4]))
+    return rows
+
+
+def bench_profile():
+    """`cnn bench --profile` gives convolutions a row per kind (size, stride, Winograd) with their arithmetic, and
+    batch norm and add the ReLU fused into them. Expected multiply-adds by hand for ResNet-20 (He et al., projection
+    shortcuts) on 32x32 images: 3x3 stride 1 = 16*32*32*27 (stem) + 6*16*1024*144 + 5*32*256*288 + 5*64*64*576;
+    3x3 stride 2 = 32*256*144 + 64*64*288; 1x1 stride 2 = 32*256*16 + 64*64*32; linear 64*10. Training adds the
+    weight and input gradients, but the stem's input (the image) needs none. Winograd (AVX-512) takes the 32- and
+    64-channel stride-1 ones."""
+    b = 16
+    s1, s2, p2, fc = 442368 + 6 * 16 * 1024 * 144 + 5 * 32 * 256 * 288 + 5 * 64 * 64 * 576, 32 * 256 * 144 + 64 * 64 * 288, \
+        32 * 256 * 16 + 64 * 64 * 32, 64 * 10
+    wino = 5 * 32 * 256 * 288 + 5 * 64 * 64 * 576
+    flags = open("/proc/cpuinfo").read().split()
+    avx512 = all(f in flags for f in ("avx512f", "avx512bw", "avx512vl", "avx512dq"))
+
+    def expect(rows, want, what):
+        for row, macs in want.items():
+            got = rows.get(row, (0, 0, None))[2]
+            check(got is not None and abs(got - 2 * b * macs / 1e9) <= 2e-4 * (2 * b * macs / 1e9),
+                  f"{what}: {row} {got} GFLOP per step, expected {2 * b * macs / 1e9:.6g}")
+        convs = sorted(r for r in rows if r.startswith("conv2d") or r == "linear")
+        check(convs == sorted(want), f"{what}: rows {convs}, expected {sorted(want)}")
+
+    args = ("--model", "resnet20", "--batch-size", str(b))
+    rows = profile_rows(*args, "--mode", "eval", env={"CNN_WINOGRAD": "0"})
+    expect(rows, {"conv2d 3x3": s1, "conv2d 3x3 s2": s2, "conv2d 1x1 s2": p2, "linear": fc}, "eval, direct")
+    check(all(bwd == 0 for _, bwd, _ in rows.values()), "eval: a backward time")
+    rows = profile_rows(*args, env={"CNN_WINOGRAD": "0"})
+    expect(rows, {"conv2d 3x3": 3 * s1 - 442368, "conv2d 3x3 s2": 3 * s2, "conv2d 1x1 s2": 3 * p2, "linear": 3 * fc},
+           "train, direct")
+    check("batchnorm + relu" in rows and "add + relu" in rows and "batchnorm" in rows and "relu" not in rows,
+          f"train: rows {sorted(rows)}")
+    rows = profile_rows(*args, "--mode", "eval")
+    expect(rows, {"conv2d 3x3": s1 - wino, "conv2d 3x3 winograd": wino, "conv2d 3x3 s2": s2, "conv2d 1x1 s2": p2,
+                  "linear": fc} if avx512 else {"conv2d 3x3": s1, "conv2d 3x3 s2": s2, "conv2d 1x1 s2": p2, "linear": fc},
+           "eval")
+
+
 def grouped_merge():
     """ResNeXt's grouped convolutions (32 groups of 4, 8, 16 and 32 channels) run with whole vector blocks of
     channels per group (groups merged where they have fewer: conv.c's grouped_expansion) and, on AVX-512, on
@@ -303,6 +352,7 @@ def main():
     usage_errors()
     precision_bf16()
     winograd_rule()
+    bench_profile()
     grouped_merge()
     every_misuse()
     summary_counts()

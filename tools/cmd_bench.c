@@ -1,5 +1,6 @@
 /* cmd_bench.c — `cnn bench`: times a model's training step (forward, backward, SGD update) or
- * inference step on random data, profiles where the time goes per op type, times checkpoint saves
+ * inference step on random data, profiles where the time goes per op type (convolutions by kind, with their
+ * GFLOP/s), times checkpoint saves
  * against the step (--save); or, with --data,
  * the data loader alone on an image folder (decoding and transforms, as bench/imagefolder compares
  * with torchvision). */
@@ -23,15 +24,26 @@
 #include "train/optim.h"
 #include "train/progress.h"
 
-#define MAX_TYPES 64
+#define MAX_ROWS 64
 
+/* --profile: time per op type, convolutions split by how they run (op_def.kind), with the arithmetic
+ * of the ops that count it (convolutions and linear layers: their direct multiply-adds) */
 typedef struct profile {
-    const char *type[MAX_TYPES];
-    double fwd[MAX_TYPES], bwd[MAX_TYPES];
-    int ntypes;
+    char row[MAX_ROWS][112];
+    double fwd[MAX_ROWS], bwd[MAX_ROWS], flop[MAX_ROWS];
+    int nrows;
     double last;
     bool on;
 } profile;
+
+/* A node's arithmetic in one pass: the forward's multiply-adds, or in the backward those of the weight
+ * gradient plus, where its input needs one, the input gradient (every weight is trained here). */
+static double node_flop(const plan *p, int nid, bool backward) {
+    const node *n = &plan_graph(p)->nodes[nid];
+    if (!n->op->macs) return 0;
+    double f = 2.0 * (double)n->op->macs(plan_graph(p), n) * plan_batch(p);
+    return backward ? f * ((n->nparams > 0) + plan_needs_grad(p, n->in[0])) : f;
+}
 
 static void profile_hook(plan *p, int nid, bool backward, void *ctx) {
     profile *pr = ctx;
@@ -40,22 +52,35 @@ static void profile_hook(plan *p, int nid, bool backward, void *ctx) {
         pr->last = now;
         return;
     }
-    const char *type = plan_graph(p)->nodes[nid].op->type;
+    const op_def *op = plan_graph(p)->nodes[nid].op;
+    const char *kind = op->kind ? op->kind(p, nid) : NULL;
+    char row[sizeof pr->row[0]];
+    snprintf(row, sizeof row, "%s%s%s", op->type, kind ? " " : "", kind ? kind : "");
     int i = 0;
-    while (i < pr->ntypes && strcmp(pr->type[i], type)) i++;
-    if (i == pr->ntypes && pr->ntypes < MAX_TYPES) pr->type[pr->ntypes++] = type;
-    if (i < MAX_TYPES) (backward ? pr->bwd : pr->fwd)[i] += now - pr->last;
+    while (i < pr->nrows && strcmp(pr->row[i], row)) i++;
+    if (i == pr->nrows && pr->nrows < MAX_ROWS) snprintf(pr->row[pr->nrows++], sizeof row, "%s", row);
+    if (i < MAX_ROWS) {
+        (backward ? pr->bwd : pr->fwd)[i] += now - pr->last;
+        pr->flop[i] += node_flop(p, nid, backward);
+    }
     pr->last = now;
 }
 
 static void print_profile(const profile *pr, int steps) {
     double total = 0;
-    for (int i = 0; i < pr->ntypes; i++) total += pr->fwd[i] + pr->bwd[i];
-    printf("\nper op type (ms per step; share of the time inside ops):\n  %-16s %10s %10s %8s\n", "op", "forward",
-           "backward", "share");
-    for (int i = 0; i < pr->ntypes; i++)
-        printf("  %-16s %10.3f %10.3f %7.1f%%\n", pr->type[i], 1e3 * pr->fwd[i] / steps, 1e3 * pr->bwd[i] / steps,
-               100 * (pr->fwd[i] + pr->bwd[i]) / total);
+    for (int i = 0; i < pr->nrows; i++) total += pr->fwd[i] + pr->bwd[i];
+    printf("\nper op (ms per step; GFLOP per step and GFLOP/s of convolutions and linear layers, forward and backward,\n"
+           "counting direct multiply-adds; share of the time inside ops):\n  %-24s %10s %10s %10s %8s %7s\n",
+           "op", "forward", "backward", "GFLOP", "GFLOP/s", "share");
+    for (int i = 0; i < pr->nrows; i++) {
+        const double t = pr->fwd[i] + pr->bwd[i];
+        printf("  %-24s %10.3f %10.3f ", pr->row[i], 1e3 * pr->fwd[i] / steps, 1e3 * pr->bwd[i] / steps);
+        if (pr->flop[i] > 0)
+            printf("%10.5g %8.1f", pr->flop[i] / steps / 1e9, pr->flop[i] / t / 1e9);
+        else
+            printf("%10s %8s", "-", "-");
+        printf(" %6.1f%%\n", 100 * t / total);
+    }
 }
 
 static int by_value(const void *a, const void *b) {
@@ -234,7 +259,7 @@ int cmd_bench_options(int argc, char **argv, bench_args *a, bool *done) {
         {"steps", OPT_INT, &a->steps, "N", "timed steps", 1, 1000000},
         {"warmup", OPT_INT, &a->warmup, "N", "untimed steps first", 0, 1000000},
         {"mode", OPT_CHOICE, &a->mode, NULL, "what a step is", 0, 0, "train|eval"},
-        {"profile", OPT_FLAG, &a->profile, NULL, "time per op type"},
+        {"profile", OPT_FLAG, &a->profile, NULL, "time per op type, convolutions by kind (size, stride, Winograd), with their GFLOP/s (compare --peak)"},
         {"peak", OPT_FLAG, &a->peak, NULL, "time oneDNN's sgemm (2048^3) instead: the f32 ceiling of this machine"},
         {"precision", OPT_CHOICE, &a->precision, NULL, "arithmetic: bf16 convolutions (needs AVX512-BF16; mixed precision, f32 weights)", 0, 0,
          "f32|bf16"},

@@ -34,6 +34,9 @@ typedef struct op_def {
      * backward pass of training plans with graph.recompute, so that the output need not be kept for
      * its readers' backward. NULL: the output is kept. */
     void (*recompute)(struct plan *p, int nid);
+    /* How this node's forward runs, in a few words ("3x3 winograd", "1x1 s2"): `cnn bench --profile`
+     * gives each a row of its own. NULL: one row for the op type. */
+    const char *(*kind)(const struct plan *p, int nid);
 } op_def;
 
 typedef struct tensor {

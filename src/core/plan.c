@@ -104,6 +104,11 @@ void plan_keep_input(plan *p, int nid, int slot) { p->nodes[nid].in[slot].keep =
 void plan_set_fused(plan *p, int nid, unsigned what) { p->nodes[nid].fused |= what; }
 unsigned plan_fused(const plan *p, int nid) { return p->nodes[nid].fused; }
 
+const char *plan_fused_activation(const plan *p, int nid) {
+    const unsigned f = p->nodes[nid].fused;
+    return f & FUSED_RELU ? "+ relu" : f & FUSED_SILU ? "+ silu" : NULL;
+}
+
 int plan_absorbed(const plan *p, int nid, const char *type) {
     for (int i = 0; i < p->nodes[nid].nabsorbed; i++)
         if (!strcmp(p->g->nodes[p->nodes[nid].absorbed[i]].op->type, type)) return p->nodes[nid].absorbed[i];

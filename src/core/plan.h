@@ -51,6 +51,9 @@ graph *plan_graph(const plan *p);
 enum { FUSED_RELU = 1, FUSED_BN = 2, FUSED_SILU = 4, FUSED_ADD = 8 };
 void plan_set_fused(plan *p, int nid, unsigned what);
 unsigned plan_fused(const plan *p, int nid);
+/* The activation fused into node nid as op_def.kind words ("+ relu", "+ silu"), or NULL: the kind of ops
+ * whose fusion is all there is to say of how they run (batch norm, add). */
+const char *plan_fused_activation(const plan *p, int nid);
 /* The node of the given op type that node nid absorbed, or -1. */
 int plan_absorbed(const plan *p, int nid, const char *type);
 /* For node nid absorbing `next`, an addition of its output and another tensor t (evaluation plans):

@@ -64,7 +64,8 @@ static bool add_absorb(plan *p, int nid, int next) {
     return true;
 }
 
-static const op_def add_op = {"add", add_compile, add_forward, add_backward, NULL, NULL, add_absorb};
+static const op_def add_op = {"add", add_compile, add_forward, add_backward, NULL, NULL, add_absorb,
+                              .kind = plan_fused_activation};
 
 int op_add(graph *g, int a, int b) {
     if (!graph_ok(g) || a < 0 || b < 0) return -1;

@@ -475,7 +475,7 @@ static bool bn_absorb(plan *p, int nid, int next) {
 }
 
 static const op_def bn_op = {"batchnorm", bn_compile, bn_forward, bn_backward, bn_free, NULL, bn_absorb,
-                             .recompute = bn_recompute};
+                             .recompute = bn_recompute, .kind = plan_fused_activation};
 
 int op_batchnorm_ex(graph *g, int x, const char *name, float eps, float momentum) {
     if (!graph_ok(g) || x < 0) return -1;

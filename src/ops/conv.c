@@ -63,6 +63,7 @@ typedef struct conv_state {
     bool depthwise;                       /* backward weights by conv_bwd_weights_depthwise */
     int dw_wide, dw_to_wide;              /* merged groups: the weight gradient in the primitive's layout, its reorder */
     bool bf16;                            /* the primitives compute in bf16 (graph.bf16, where oneDNN has kernels) */
+    char kind[96];                        /* conv_kind: size, stride, grouping, algorithm (room for any ints) */
 } conv_state;
 
 static int out_size(int in, int k, int stride, int pad, int dil) {
@@ -631,6 +632,21 @@ static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_
     return weights_reorder(p, f->expand > 1 ? &g->w_plain : &w->canon_md, wmd, &f->from_canon);
 }
 
+/* The profile's words for how the forward runs: "3x3", "1x1 s2", "3x3 winograd", "5x5 s2 depthwise",
+ * "3x3 groups 32", with " bf16" where it computes in bf16. */
+static void set_kind(conv_state *s, const conv_attr *a, const conv_geom *g) {
+    const conv_cfg *c = &a->cfg;
+    int n = snprintf(s->kind, sizeof s->kind, "%dx%d", c->k, c->k);
+    if (c->stride > 1) n += snprintf(s->kind + n, sizeof s->kind - n, " s%d", c->stride);
+    if (c->dilation > 1) n += snprintf(s->kind + n, sizeof s->kind - n, " d%d", c->dilation);
+    if (c->groups > 1 && c->groups == a->in_c)
+        n += snprintf(s->kind + n, sizeof s->kind - n, " depthwise");
+    else if (c->groups > 1)
+        n += snprintf(s->kind + n, sizeof s->kind - n, " groups %d", c->groups);
+    if (g->alg == dnnl_convolution_winograd) n += snprintf(s->kind + n, sizeof s->kind - n, " winograd");
+    if (s->bf16) snprintf(s->kind + n, sizeof s->kind - n, " bf16");
+}
+
 static cnn_status conv_compile(plan *p, int nid) {
     graph *gr = plan_graph(p);
     node *n = &gr->nodes[nid];
@@ -674,6 +690,7 @@ static cnn_status conv_compile(plan *p, int nid) {
             choose_winograd(&g, train, train && plan_needs_grad(p, n->in[0]), &src, &dst, &fpd);
     }
     if (st) return st;
+    set_kind(s, a, &g);
     s->fwd = plan_prim(p, fpd, &st);
     const dnnl_memory_desc_t *wmd = be_query_md(fpd, dnnl_query_weights_md, 0);
     /* in bf16 the weights stay f32 (placed in the forward's layout if this is their first use): the
@@ -845,7 +862,10 @@ static bool conv_absorb(plan *p, int nid, int next) {
     return false;
 }
 
-static const op_def conv_op = {"conv2d", conv_compile, conv_forward, conv_backward, NULL, conv_macs, conv_absorb};
+static const char *conv_kind(const plan *p, int nid) { return ((const conv_state *)plan_state(p, nid))->kind; }
+
+static const op_def conv_op = {"conv2d", conv_compile, conv_forward, conv_backward, NULL, conv_macs, conv_absorb,
+                               .kind = conv_kind};
 
 /* The checks and the node of a convolution of x (made blocked when the kernels want it), without
  * parameters yet; -1 on error. *out_h, *out_w: the output size. */
