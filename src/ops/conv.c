@@ -11,7 +11,9 @@
  * batch, reading the input and the output gradient in their blocked layout; depthwise convolutions that
  * oneDNN would give its GEMM kernel (5×5) get conv_bwd_weights_depthwise.
  * 3×3 convolutions of 32 channels and more (stride 1) run oneDNN's Winograd kernels where it has them
- * (AVX-512; choose_winograd), about twice as fast; CNN_WINOGRAD=0 keeps them direct. Grouped
+ * (AVX-512; choose_winograd), about twice as fast; in evaluation those of 96 input channels and more run
+ * cnn.c's own (winograd.h; own_winograd_fits), on the derived weights of conv_fold transformed once
+ * per change; CNN_WINOGRAD=0 keeps them all direct. Grouped
  * convolutions with fewer channels per group than a vector block (ResNeXt's) run with neighbouring
  * groups merged into whole blocks, block-diagonal weights derived from the parameter at each change
  * (grouped_expansion, conv_fold), on oneDNN's blocked kernels instead of its GEMM one.
@@ -27,6 +29,7 @@
 #include "ops/adapt.h"
 #include "ops/layout.h"
 #include "ops/ops.h"
+#include "ops/winograd.h"
 #include <dnnl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +48,7 @@ typedef struct conv_fold {
     int bn;                               /* the absorbed batch-norm node, -1 if none */
     int expand;                           /* groups merged into one (1: none) */
     int canon, wide, folded, bias, scale; /* buffers (wide: the merged groups' goihw, -1 if none) */
+    int wino;                             /* cnn.c's own Winograd: the transformed weights U in place of folded */
     int to_canon, from_canon;             /* reorders of the weights */
     int folded_bwd, to_bwd;               /* merged groups in training: backward data's copy, if its layout differs */
     int64_t version;                      /* parameter version derived */
@@ -64,6 +68,12 @@ typedef struct conv_state {
     int dw_wide, dw_to_wide;              /* merged groups: the weight gradient in the primitive's layout, its reorder */
     bool bf16;                            /* the primitives compute in bf16 (graph.bf16, where oneDNN has kernels) */
     char kind[96];                        /* conv_kind: size, stride, grouping, algorithm (room for any ints) */
+    struct {                              /* cnn.c's own Winograd forward instead of a primitive (evaluation) */
+        bool on;
+        unsigned post;                    /* WINO_ADD, WINO_RELU */
+        wino_shape shape;
+        int scratch;                      /* its tile blocks' transformed inputs and products */
+    } own;
 } conv_state;
 
 static int out_size(int in, int k, int stride, int pad, int dil) {
@@ -336,6 +346,27 @@ static bool choose_expansion(conv_geom *g, const conv_attr *a, int expand, bool 
 }
 
 static bool winograd_enabled(void) { const char *e = getenv("CNN_WINOGRAD"); return !e || strcmp(e, "0"); }
+
+/* cnn.c's own Winograd F(4×4, 3×3) forward (winograd.h) in evaluation plans on AVX-512's 16-channel
+ * blocks, where it beat oneDNN's kernel (2 threads, alone; docs/design.md): from 96 input channels
+ * (batch 32, 96 to 512 channels, maps 7×7 to 56×56: 1.13–1.30×; 512 on 4×4 maps, batch 64: 1.49×), and
+ * with fewer on at most 1024 tiles of 4×4 (batch 1: 1.2–1.4× with 32 and 64 channels; 64 channels on 8×8
+ * maps at batch 128, 512 tiles: 1.11×), not on more (64 channels, 56×56, batch 32: 0.93×; 32 channels,
+ * 16×16, batch 128: 0.92×). It keeps the map (padding 1), takes output channels in pairs of blocks, a fused
+ * residual sum and a ReLU. A static rule of the plan's shapes: evaluations stay deterministic. */
+#define OWN_WINO_MIN_CHANNELS 96
+#define OWN_WINO_MAX_TILES 1024
+
+static bool own_winograd_fits(const conv_attr *a, const conv_geom *g, bool train, const dnnl_memory_desc_t *src,
+                              const dnnl_memory_desc_t *dst) {
+    dnnl_memory_desc_t blocked;
+    blocked_of(dst, &blocked);
+    const int64_t tiles = dst->dims[0] * ((dst->dims[2] + 3) / 4) * ((dst->dims[3] + 3) / 4);
+    return !train && be_block() == 16 && !a->window && winograd_fits(a, src, dst) && be_md_equal(dst, &blocked) &&
+           a->cfg.pad == 1 && a->in_c % 16 == 0 && a->cfg.out_c % 32 == 0 &&
+           (g->act == dnnl_alg_kind_undef || g->act == dnnl_eltwise_relu) &&
+           (a->in_c >= OWN_WINO_MIN_CHANNELS || tiles <= OWN_WINO_MAX_TILES);
+}
 
 static float *mem_ptr(dnnl_memory_t m) {
     void *ptr = NULL;
@@ -617,10 +648,14 @@ static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_
     conv_fold *f = &((conv_state *)plan_state(p, nid))->fold;
     const param *w = &plan_graph(p)->params[plan_graph(p)->nodes[nid].params[0]];
     const dnnl_memory_desc_t *wmd = be_query_md(fpd, dnnl_query_weights_md, 0);
+    const conv_state *s = plan_state(p, nid);
     f->version = -1;
     f->canon = plan_request(p, nid, LIFE_PERSIST, &w->canon_md, 0);
-    f->folded = plan_request(p, nid, LIFE_PERSIST, wmd, 0);
-    if (f->canon < 0 || f->folded < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    if (s->own.on)
+        f->wino = plan_request(p, nid, LIFE_PERSIST, NULL, sizeof(float) * wino_weights_floats(&s->own.shape));
+    else
+        f->folded = plan_request(p, nid, LIFE_PERSIST, wmd, 0);
+    if (f->canon < 0 || (s->own.on ? f->wino : f->folded) < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     if (f->bn >= 0) {
         f->bias = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
         f->scale = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
@@ -629,7 +664,7 @@ static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_
     if (f->expand > 1 && (f->wide = plan_request(p, nid, LIFE_PERSIST, &g->w_plain, 0)) < 0)
         return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     CNN_TRY(weights_reorder(p, &w->md, &w->canon_md, &f->to_canon)); /* from the weights themselves (f32) */
-    return weights_reorder(p, f->expand > 1 ? &g->w_plain : &w->canon_md, wmd, &f->from_canon);
+    return s->own.on ? CNN_OK : weights_reorder(p, f->expand > 1 ? &g->w_plain : &w->canon_md, wmd, &f->from_canon);
 }
 
 /* The profile's words for how the forward runs: "3x3", "1x1 s2", "3x3 winograd", "5x5 s2 depthwise",
@@ -643,7 +678,7 @@ static void set_kind(conv_state *s, const conv_attr *a, const conv_geom *g) {
         n += snprintf(s->kind + n, sizeof s->kind - n, " depthwise");
     else if (c->groups > 1)
         n += snprintf(s->kind + n, sizeof s->kind - n, " groups %d", c->groups);
-    if (g->alg == dnnl_convolution_winograd) n += snprintf(s->kind + n, sizeof s->kind - n, " winograd");
+    if (g->alg == dnnl_convolution_winograd || s->own.on) n += snprintf(s->kind + n, sizeof s->kind - n, " winograd");
     if (s->bf16) snprintf(s->kind + n, sizeof s->kind - n, " bf16");
 }
 
@@ -658,7 +693,8 @@ static cnn_status conv_compile(plan *p, int nid) {
     s->dw_wide = s->dw_to_wide = -1;
     s->fold.bn = plan_absorbed(p, nid, "batchnorm");
     s->fold.expand = 1;
-    s->fold.wide = s->fold.bias = s->fold.scale = s->fold.folded_bwd = s->fold.to_bwd = -1;
+    s->fold.wide = s->fold.bias = s->fold.scale = s->fold.folded_bwd = s->fold.to_bwd = s->fold.folded = -1;
+    s->fold.wino = s->fold.from_canon = s->own.scratch = -1;
     plan_set_state(p, nid, s);
     const conv_attr *a = n->attr;
     conv_geom g;
@@ -686,12 +722,20 @@ static cnn_status conv_compile(plan *p, int nid) {
             src = bsrc;
             dst = bdst;
         }
-        if (!st && winograd_fits(a, &src, &dst) && winograd_enabled())
+        s->own.on = !st && own_winograd_fits(a, &g, train, &src, &dst) && winograd_enabled();
+        if (!st && !s->own.on && winograd_fits(a, &src, &dst) && winograd_enabled())
             choose_winograd(&g, train, train && plan_needs_grad(p, n->in[0]), &src, &dst, &fpd);
     }
     if (st) return st;
     set_kind(s, a, &g);
-    s->fwd = plan_prim(p, fpd, &st);
+    if (s->own.on) { /* the forward pd stays, for the weights' layout */
+        const tensor *y = &gr->tensors[n->out[0]];
+        s->own.shape = (wino_shape){plan_batch(p), a->in_c, a->cfg.out_c, y->h, y->w};
+        s->own.post = (g.sum ? WINO_ADD : 0) | (g.act == dnnl_eltwise_relu ? WINO_RELU : 0);
+        if ((s->own.scratch = plan_request(p, nid, LIFE_FWD, NULL, sizeof(float) * wino_scratch_floats(&s->own.shape))) < 0)
+            st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    } else
+        s->fwd = plan_prim(p, fpd, &st);
     const dnnl_memory_desc_t *wmd = be_query_md(fpd, dnnl_query_weights_md, 0);
     /* in bf16 the weights stay f32 (placed in the forward's layout if this is their first use): the
      * primitives read a bf16 view of them, refreshed when they change; merged groups read the
@@ -700,12 +744,14 @@ static cnn_status conv_compile(plan *p, int nid) {
     if (!st && s->bf16 && !a->window) st = use_param(p, nid, 0, &w32, false, &s->w_fwd_view);
     if (!st) st = use_param(p, nid, 0, s->fold.expand > 1 ? canon : wmd, false, &s->w_fwd_view);
     if (!st && n->nparams > 1) st = use_param(p, nid, 1, &g.b, false, &s->b_view);
-    if (!st && (s->fold.bn >= 0 || s->fold.expand > 1)) st = compile_fold(p, nid, &g, fpd);
+    if (!st && (s->fold.bn >= 0 || s->fold.expand > 1 || s->own.on)) st = compile_fold(p, nid, &g, fpd);
     /* in bf16 training the bf16 copy of the input is saved for the backward weights */
     if (!st) st = adapter_make(p, nid, plan_md(p, n->in[0]), &src, true, s->bf16 && train ? LIFE_SAVED : LIFE_FWD, &s->src);
     if (!st) st = adapter_make(p, nid, plan_md(p, n->out[0]), &dst, false, LIFE_FWD, &s->dst);
     if (!st && g.sum && s->dst.buf >= 0) /* conv_absorb takes additions only where the output needs no adapter */
         st = cnn_fail(CNN_ERR_INTERNAL, "%s: a fused addition on a converted output", n->name);
+    if (!st && s->own.on && (s->src.buf >= 0 || s->dst.buf >= 0))
+        st = cnn_fail(CNN_ERR_INTERNAL, "%s: own Winograd on a converted input or output", n->name);
     if (!st && train) st = compile_backward(p, nid, &g, &src, &dst, fpd);
     dnnl_primitive_desc_destroy(fpd);
     return st;
@@ -754,9 +800,13 @@ static void refold(plan *p, int nid) {
         const conv_cfg *c = &((const conv_attr *)n->attr)->cfg;
         merged_weights(canon, plan_buf(p, f->wide), c->groups, f->expand, out / c->groups, c->k * c->k, false);
     }
-    dnnl_exec_arg_t back[2] = {{DNNL_ARG_FROM, plan_buf_mem(p, f->expand > 1 ? f->wide : f->canon)},
-                               {DNNL_ARG_TO, plan_buf_mem(p, f->folded)}};
-    plan_run(p, f->from_canon, 2, back);
+    if (f->wino >= 0) {
+        wino_weights(&s->own.shape, canon, plan_buf(p, f->wino));
+    } else {
+        dnnl_exec_arg_t back[2] = {{DNNL_ARG_FROM, plan_buf_mem(p, f->expand > 1 ? f->wide : f->canon)},
+                                   {DNNL_ARG_TO, plan_buf_mem(p, f->folded)}};
+        plan_run(p, f->from_canon, 2, back);
+    }
     if (f->to_bwd >= 0) {
         dnnl_exec_arg_t bwd[2] = {{DNNL_ARG_FROM, plan_buf_mem(p, f->wide)}, {DNNL_ARG_TO, plan_buf_mem(p, f->folded_bwd)}};
         plan_run(p, f->to_bwd, 2, bwd);
@@ -764,9 +814,23 @@ static void refold(plan *p, int nid) {
     f->version = g->version;
 }
 
+/* cnn.c's own Winograd forward: the derived weights U, the folded batch norm's shift or the bias. */
+static void own_winograd_forward(plan *p, int nid) {
+    node *n = &plan_graph(p)->nodes[nid];
+    conv_state *s = plan_state(p, nid);
+    refold(p, nid);
+    const float *bias = s->fold.bn >= 0 ? plan_buf(p, s->fold.bias) : n->nparams > 1 ? plan_param_ptr(p, nid, 1) : NULL;
+    wino_forward(&s->own.shape, plan_val(p, n->in[0]), plan_buf(p, s->fold.wino), bias, s->own.post,
+                 plan_val(p, n->out[0]), plan_buf(p, s->own.scratch));
+}
+
 static void conv_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
+    if (s->own.on) {
+        own_winograd_forward(p, nid);
+        return;
+    }
     dnnl_memory_t y = plan_val_mem(p, n->out[0]);
     const bool derived = s->fold.bn >= 0 || s->fold.expand > 1, fold = s->fold.bn >= 0;
     if (derived) refold(p, nid);

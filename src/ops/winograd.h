@@ -1,0 +1,37 @@
+/* winograd.h — cnn.c's own Winograd F(4×4, 3×3) forward convolution (stride 1, padding 1) on the blocked
+ * layout of 16 channels (nChw16c), for evaluation plans (src/ops/conv.c, conv_uses_own_winograd).
+ *
+ * Each 4×4 tile of the output comes from a 6×6 tile of the input: V = Bᵀ d B per input channel, then for
+ * each of the 36 positions ξ of the transformed tile a product over input channels M[ξ] = Σ_c V[ξ][c] U[ξ][c]
+ * with the weights transformed once, U = G g Gᵀ (6×6 per output and input channel), then Y = Aᵀ M A
+ * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016; interpolation points
+ * 0, ±1, ±2, ∞). 36 multiplications per tile and channel pair instead of the direct 144.
+ *
+ * Tiles go in blocks of WINO_TILE_BLOCK: all threads transform a block's input, then share its 36
+ * products (split by position and output channels, so each thread reads its part of U once per block),
+ * then transform its outputs; the block's transformed input and products stay in the cache. Every
+ * output's arithmetic is the same whatever the thread count. Differs from a direct convolution by
+ * ~1e-6 relative to the sum of the terms' magnitudes (tests/test_winograd.c). */
+#ifndef CNN_OPS_WINOGRAD_H
+#define CNN_OPS_WINOGRAD_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#define WINO_TILE_BLOCK 96
+
+typedef struct wino_shape {
+    int n, ic, oc, h, w; /* batch, channels (ic a multiple of 16, oc of 32), map (input = output) */
+} wino_shape;
+
+/* floats of the transformed weights U and of the scratch wino_forward needs */
+size_t wino_weights_floats(const wino_shape *s);
+size_t wino_scratch_floats(const wino_shape *s);
+/* U from weights in PyTorch's layout (oc × ic × 3 × 3), in double */
+void wino_weights(const wino_shape *s, const float *w, float *u);
+/* What wino_forward does after the convolution: add what y held (a residual sum), then a ReLU. */
+enum { WINO_ADD = 1, WINO_RELU = 2 };
+/* y = conv(x, w) + bias (NULL: none) (+ y if post has WINO_ADD), then max(·, 0) if post has WINO_RELU;
+ * x and y nChw16c */
+void wino_forward(const wino_shape *s, const float *x, const float *u, const float *bias, unsigned post, float *y,
+                  float *scratch);
+#endif
