@@ -650,7 +650,7 @@ static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_
     const dnnl_memory_desc_t *wmd = be_query_md(fpd, dnnl_query_weights_md, 0);
     const conv_state *s = plan_state(p, nid);
     f->version = -1;
-    f->canon = plan_request(p, nid, LIFE_PERSIST, &w->canon_md, 0);
+    f->canon = plan_request(p, nid, LIFE_FWD, &w->canon_md, 0); /* refold runs in the forward only */
     if (s->own.on)
         f->wino = plan_request(p, nid, LIFE_PERSIST, NULL, sizeof(float) * wino_weights_floats(&s->own.shape));
     else
