@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 graph *graph_new(void) {
     graph *g = calloc(1, sizeof *g);
@@ -15,6 +16,9 @@ graph *graph_new(void) {
     g->input = -1;
     return g;
 }
+
+/* bytes mapped for the parameter arena (parameters, then their gradients) */
+static size_t arena_mapped(const graph *g) { return g->arena_bytes ? g->arena_bytes : 64; }
 
 void graph_free(graph *g) {
     if (!g) return;
@@ -30,7 +34,7 @@ void graph_free(graph *g) {
     free(g->nodes);
     free(g->tensors);
     free(g->params);
-    free(g->arena);
+    if (g->arena) munmap(g->arena, arena_mapped(g));
     free(g->model_name);
     free(g);
 }
@@ -276,11 +280,12 @@ cnn_status graph_finalize(graph *g) {
     g->grads_off = off;
     g->grads_bytes = goff;
     g->arena_bytes = off + goff;
-    g->arena = aligned_alloc(64, g->arena_bytes ? g->arena_bytes : 64);
-    if (!g->arena)
+    /* zero pages mapped on first touch: the gradients of a graph that is only evaluated cost no memory */
+    void *a = mmap(NULL, arena_mapped(g), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED)
         return cnn_fail(CNN_ERR_NOMEM, "cannot allocate %.1f MB for parameters and gradients",
                         g->arena_bytes / 1048576.0);
-    memset(g->arena, 0, g->arena_bytes);
+    g->arena = a;
     g->finalized = true;
     return graph_init_params(g, g->seed);
 }
