@@ -11,9 +11,9 @@
  * batch, reading the input and the output gradient in their blocked layout; depthwise convolutions that
  * oneDNN would give its GEMM kernel (5×5) get conv_bwd_weights_depthwise.
  * 3×3 convolutions of 32 channels and more (stride 1) run oneDNN's Winograd kernels where it has them
- * (AVX-512; choose_winograd), about twice as fast; in evaluation those of 96 input channels and more run
- * cnn.c's own (winograd.h; own_winograd_fits), on the derived weights of conv_fold transformed once
- * per change; CNN_WINOGRAD=0 keeps them all direct. Grouped
+ * (AVX-512; choose_winograd), about twice as fast; in evaluation those of 96 input channels and more, or
+ * on few tiles (small batches), run cnn.c's own (winograd.h; own_winograd_fits), on the derived weights of
+ * conv_fold transformed once per change; CNN_WINOGRAD=0 keeps them all direct. Grouped
  * convolutions with fewer channels per group than a vector block (ResNeXt's) run with neighbouring
  * groups merged into whole blocks, block-diagonal weights derived from the parameter at each change
  * (grouped_expansion, conv_fold), on oneDNN's blocked kernels instead of its GEMM one.
