@@ -13,13 +13,16 @@
  * 3×3 convolutions of 32 channels and more (stride 1) run oneDNN's Winograd kernels where it has them
  * (AVX-512; choose_winograd), about twice as fast; in evaluation those of 96 input channels and more, or
  * on few tiles (small batches), run cnn.c's own (winograd.h; own_winograd_fits), on the derived weights of
- * conv_fold transformed once per change; CNN_WINOGRAD=0 keeps them all direct. Grouped
+ * conv_fold transformed once per change; CNN_WINOGRAD=0 keeps them all direct. 1×1 convolutions of
+ * evaluation plans followed by a SiLU run cnn.c's own kernel (pointwise.h; own_pointwise_fits), the SiLU
+ * applied in registers, where oneDNN's post-op doubled their time (CNN_OWN_POINTWISE=0: oneDNN's). Grouped
  * convolutions with fewer channels per group than a vector block (ResNeXt's) run with neighbouring
  * groups merged into whole blocks, block-diagonal weights derived from the parameter at each change
  * (grouped_expansion, conv_fold), on oneDNN's blocked kernels instead of its GEMM one.
  * In evaluation plans a convolution absorbs the batch norm after it (folded into its weights and
  * bias, refolded when parameters change), then a residual addition (a sum post-op over the other
- * addend, whose buffer its output takes: plan_output_over), then a ReLU or, on AVX-512, a SiLU (a post-op).
+ * addend, whose buffer its output takes: plan_output_over), then a ReLU or, on AVX-512, a SiLU (a post-op,
+ * or the own 1×1 kernel's).
  * With graph.bf16 (mixed precision) a convolution that has bf16 kernels computes in bf16: its input
  * and output gradient reach the primitives through converting adapters, its weights through a bf16
  * view of the f32 weights; outputs and gradients stay f32 (bf16_kernels, compile_backward). A recurrent cell's steps share
@@ -29,6 +32,7 @@
 #include "ops/adapt.h"
 #include "ops/layout.h"
 #include "ops/ops.h"
+#include "ops/pointwise.h"
 #include "ops/winograd.h"
 #include <dnnl.h>
 #include <stdlib.h>
@@ -48,7 +52,7 @@ typedef struct conv_fold {
     int bn;                               /* the absorbed batch-norm node, -1 if none */
     int expand;                           /* groups merged into one (1: none) */
     int canon, wide, folded, bias, scale; /* buffers (wide: the merged groups' goihw, -1 if none) */
-    int wino;                             /* cnn.c's own Winograd: the transformed weights U in place of folded */
+    int own;                              /* cnn.c's own kernels: their weights (Winograd's U) in place of folded */
     int to_canon, from_canon;             /* reorders of the weights */
     int folded_bwd, to_bwd;               /* merged groups in training: backward data's copy, if its layout differs */
     int64_t version;                      /* parameter version derived */
@@ -68,11 +72,12 @@ typedef struct conv_state {
     int dw_wide, dw_to_wide;              /* merged groups: the weight gradient in the primitive's layout, its reorder */
     bool bf16;                            /* the primitives compute in bf16 (graph.bf16, where oneDNN has kernels) */
     char kind[96];                        /* conv_kind: size, stride, grouping, algorithm (room for any ints) */
-    struct {                              /* cnn.c's own Winograd forward instead of a primitive (evaluation) */
-        bool on;
-        unsigned post;                    /* WINO_ADD, WINO_RELU */
+    struct {                              /* cnn.c's own forward instead of a primitive (evaluation) */
+        enum { OWN_NONE, OWN_WINOGRAD, OWN_POINTWISE } kernel;
+        unsigned post;                    /* Winograd: WINO_ADD, WINO_RELU; pointwise: PW_SILU */
         wino_shape shape;
-        int scratch;                      /* its tile blocks' transformed inputs and products */
+        pw_shape pw;
+        int scratch;                      /* Winograd's tile blocks' transformed inputs and products */
     } own;
 } conv_state;
 
@@ -346,6 +351,7 @@ static bool choose_expansion(conv_geom *g, const conv_attr *a, int expand, bool 
 }
 
 static bool winograd_enabled(void) { const char *e = getenv("CNN_WINOGRAD"); return !e || strcmp(e, "0"); }
+static bool own_pointwise_enabled(void) { const char *e = getenv("CNN_OWN_POINTWISE"); return !e || strcmp(e, "0"); }
 
 /* cnn.c's own Winograd F(4×4, 3×3) forward (winograd.h) in evaluation plans on AVX-512's 16-channel
  * blocks, where it beat oneDNN's kernel (2 threads, alone; docs/design.md): from 96 input channels
@@ -366,6 +372,19 @@ static bool own_winograd_fits(const conv_attr *a, const conv_geom *g, bool train
            a->cfg.pad == 1 && a->in_c % 16 == 0 && a->cfg.out_c % 32 == 0 &&
            (g->act == dnnl_alg_kind_undef || g->act == dnnl_eltwise_relu) &&
            (a->in_c >= OWN_WINO_MIN_CHANNELS || tiles <= OWN_WINO_MAX_TILES);
+}
+
+/* cnn.c's own 1×1 convolution (pointwise.h) takes the convolutions of evaluation plans with a SiLU after
+ * them: oneDNN's SiLU post-op doubles their time (EfficientNet-B0's expansions at batch 32, 2-core EPYC
+ * family 25: 16→96 channels at 112×112 19.3 → 12.1 ms, 112→672 at 14×14 6.3 → 4.9; docs/design.md). */
+static bool own_pointwise_fits(const conv_attr *a, const conv_geom *g, bool train, const dnnl_memory_desc_t *src,
+                               const dnnl_memory_desc_t *dst) {
+    const conv_cfg *c = &a->cfg;
+    dnnl_memory_desc_t bs, bd;
+    blocked_of(src, &bs);
+    blocked_of(dst, &bd);
+    return !train && be_block() == 16 && pw_available() && !a->window && c->k == 1 && c->stride == 1 && c->pad == 0 &&
+           c->groups == 1 && g->act == dnnl_eltwise_swish && !g->sum && be_md_equal(src, &bs) && be_md_equal(dst, &bd);
 }
 
 static float *mem_ptr(dnnl_memory_t m) {
@@ -651,11 +670,14 @@ static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_
     const conv_state *s = plan_state(p, nid);
     f->version = -1;
     f->canon = plan_request(p, nid, LIFE_FWD, &w->canon_md, 0); /* refold runs in the forward only */
-    if (s->own.on)
-        f->wino = plan_request(p, nid, LIFE_PERSIST, NULL, sizeof(float) * wino_weights_floats(&s->own.shape));
+    const bool own = s->own.kernel != OWN_NONE;
+    if (own)
+        f->own = plan_request(p, nid, LIFE_PERSIST, NULL,
+                              sizeof(float) * (s->own.kernel == OWN_WINOGRAD ? wino_weights_floats(&s->own.shape)
+                                                                               : pw_weights_floats(&s->own.pw)));
     else
         f->folded = plan_request(p, nid, LIFE_PERSIST, wmd, 0);
-    if (f->canon < 0 || (s->own.on ? f->wino : f->folded) < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+    if (f->canon < 0 || (own ? f->own : f->folded) < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     if (f->bn >= 0) {
         f->bias = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
         f->scale = plan_request(p, nid, LIFE_PERSIST, &g->b, 0);
@@ -664,7 +686,7 @@ static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_
     if (f->expand > 1 && (f->wide = plan_request(p, nid, LIFE_PERSIST, &g->w_plain, 0)) < 0)
         return cnn_fail(CNN_ERR_NOMEM, "out of memory");
     CNN_TRY(weights_reorder(p, &w->md, &w->canon_md, &f->to_canon)); /* from the weights themselves (f32) */
-    return s->own.on ? CNN_OK : weights_reorder(p, f->expand > 1 ? &g->w_plain : &w->canon_md, wmd, &f->from_canon);
+    return own ? CNN_OK : weights_reorder(p, f->expand > 1 ? &g->w_plain : &w->canon_md, wmd, &f->from_canon);
 }
 
 /* The profile's words for how the forward runs: "3x3", "1x1 s2", "3x3 winograd", "5x5 s2 depthwise",
@@ -678,7 +700,9 @@ static void set_kind(conv_state *s, const conv_attr *a, const conv_geom *g) {
         n += snprintf(s->kind + n, sizeof s->kind - n, " depthwise");
     else if (c->groups > 1)
         n += snprintf(s->kind + n, sizeof s->kind - n, " groups %d", c->groups);
-    if (g->alg == dnnl_convolution_winograd || s->own.on) n += snprintf(s->kind + n, sizeof s->kind - n, " winograd");
+    if (g->alg == dnnl_convolution_winograd || s->own.kernel == OWN_WINOGRAD)
+        n += snprintf(s->kind + n, sizeof s->kind - n, " winograd");
+    if (s->own.kernel == OWN_POINTWISE) n += snprintf(s->kind + n, sizeof s->kind - n, " own");
     if (s->bf16) snprintf(s->kind + n, sizeof s->kind - n, " bf16");
 }
 
@@ -694,7 +718,7 @@ static cnn_status conv_compile(plan *p, int nid) {
     s->fold.bn = plan_absorbed(p, nid, "batchnorm");
     s->fold.expand = 1;
     s->fold.wide = s->fold.bias = s->fold.scale = s->fold.folded_bwd = s->fold.to_bwd = s->fold.folded = -1;
-    s->fold.wino = s->fold.from_canon = s->own.scratch = -1;
+    s->fold.own = s->fold.from_canon = s->own.scratch = -1;
     plan_set_state(p, nid, s);
     const conv_attr *a = n->attr;
     conv_geom g;
@@ -722,13 +746,19 @@ static cnn_status conv_compile(plan *p, int nid) {
             src = bsrc;
             dst = bdst;
         }
-        s->own.on = !st && own_winograd_fits(a, &g, train, &src, &dst) && winograd_enabled();
-        if (!st && !s->own.on && winograd_fits(a, &src, &dst) && winograd_enabled())
+        if (!st && own_winograd_fits(a, &g, train, &src, &dst) && winograd_enabled()) s->own.kernel = OWN_WINOGRAD;
+        else if (!st && own_pointwise_fits(a, &g, train, &src, &dst) && own_pointwise_enabled())
+            s->own.kernel = OWN_POINTWISE;
+        if (!st && !s->own.kernel && winograd_fits(a, &src, &dst) && winograd_enabled())
             choose_winograd(&g, train, train && plan_needs_grad(p, n->in[0]), &src, &dst, &fpd);
     }
     if (st) return st;
     set_kind(s, a, &g);
-    if (s->own.on) { /* the forward pd stays, for the weights' layout */
+    if (s->own.kernel == OWN_POINTWISE) { /* the forward pd stays, for the weights' layout */
+        const tensor *y = &gr->tensors[n->out[0]];
+        s->own.pw = (pw_shape){plan_batch(p), a->in_c, a->cfg.out_c, y->h * y->w};
+        s->own.post = PW_SILU;
+    } else if (s->own.kernel == OWN_WINOGRAD) {
         const tensor *y = &gr->tensors[n->out[0]];
         s->own.shape = (wino_shape){plan_batch(p), a->in_c, a->cfg.out_c, y->h, y->w};
         s->own.post = (g.sum ? WINO_ADD : 0) | (g.act == dnnl_eltwise_relu ? WINO_RELU : 0);
@@ -744,14 +774,14 @@ static cnn_status conv_compile(plan *p, int nid) {
     if (!st && s->bf16 && !a->window) st = use_param(p, nid, 0, &w32, false, &s->w_fwd_view);
     if (!st) st = use_param(p, nid, 0, s->fold.expand > 1 ? canon : wmd, false, &s->w_fwd_view);
     if (!st && n->nparams > 1) st = use_param(p, nid, 1, &g.b, false, &s->b_view);
-    if (!st && (s->fold.bn >= 0 || s->fold.expand > 1 || s->own.on)) st = compile_fold(p, nid, &g, fpd);
+    if (!st && (s->fold.bn >= 0 || s->fold.expand > 1 || s->own.kernel)) st = compile_fold(p, nid, &g, fpd);
     /* in bf16 training the bf16 copy of the input is saved for the backward weights */
     if (!st) st = adapter_make(p, nid, plan_md(p, n->in[0]), &src, true, s->bf16 && train ? LIFE_SAVED : LIFE_FWD, &s->src);
     if (!st) st = adapter_make(p, nid, plan_md(p, n->out[0]), &dst, false, LIFE_FWD, &s->dst);
     if (!st && g.sum && s->dst.buf >= 0) /* conv_absorb takes additions only where the output needs no adapter */
         st = cnn_fail(CNN_ERR_INTERNAL, "%s: a fused addition on a converted output", n->name);
-    if (!st && s->own.on && (s->src.buf >= 0 || s->dst.buf >= 0))
-        st = cnn_fail(CNN_ERR_INTERNAL, "%s: own Winograd on a converted input or output", n->name);
+    if (!st && s->own.kernel && (s->src.buf >= 0 || s->dst.buf >= 0))
+        st = cnn_fail(CNN_ERR_INTERNAL, "%s: an own kernel on a converted input or output", n->name);
     if (!st && train) st = compile_backward(p, nid, &g, &src, &dst, fpd);
     dnnl_primitive_desc_destroy(fpd);
     return st;
@@ -800,8 +830,10 @@ static void refold(plan *p, int nid) {
         const conv_cfg *c = &((const conv_attr *)n->attr)->cfg;
         merged_weights(canon, plan_buf(p, f->wide), c->groups, f->expand, out / c->groups, c->k * c->k, false);
     }
-    if (f->wino >= 0) {
-        wino_weights(&s->own.shape, canon, plan_buf(p, f->wino));
+    if (s->own.kernel == OWN_POINTWISE) {
+        pw_weights(&s->own.pw, canon, plan_buf(p, f->own));
+    } else if (s->own.kernel == OWN_WINOGRAD) {
+        wino_weights(&s->own.shape, canon, plan_buf(p, f->own));
     } else {
         dnnl_exec_arg_t back[2] = {{DNNL_ARG_FROM, plan_buf_mem(p, f->expand > 1 ? f->wide : f->canon)},
                                    {DNNL_ARG_TO, plan_buf_mem(p, f->folded)}};
@@ -814,21 +846,25 @@ static void refold(plan *p, int nid) {
     f->version = g->version;
 }
 
-/* cnn.c's own Winograd forward: the derived weights U, the folded batch norm's shift or the bias. */
-static void own_winograd_forward(plan *p, int nid) {
+/* cnn.c's own forward, Winograd or pointwise: the derived weights, the folded batch norm's shift or the bias. */
+static void own_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
     refold(p, nid);
     const float *bias = s->fold.bn >= 0 ? plan_buf(p, s->fold.bias) : n->nparams > 1 ? plan_param_ptr(p, nid, 1) : NULL;
-    wino_forward(&s->own.shape, plan_val(p, n->in[0]), plan_buf(p, s->fold.wino), bias, s->own.post,
-                 plan_val(p, n->out[0]), plan_buf(p, s->own.scratch));
+    if (s->own.kernel == OWN_POINTWISE)
+        pw_forward(&s->own.pw, plan_val(p, n->in[0]), plan_buf(p, s->fold.own), bias, s->own.post,
+                   plan_val(p, n->out[0]));
+    else
+        wino_forward(&s->own.shape, plan_val(p, n->in[0]), plan_buf(p, s->fold.own), bias, s->own.post,
+                     plan_val(p, n->out[0]), plan_buf(p, s->own.scratch));
 }
 
 static void conv_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
-    if (s->own.on) {
-        own_winograd_forward(p, nid);
+    if (s->own.kernel) {
+        own_forward(p, nid);
         return;
     }
     dnnl_memory_t y = plan_val_mem(p, n->out[0]);

@@ -13,8 +13,15 @@
 #include "ops/silu.h"
 
 void silu_forward_kernel(float *y, const float *z, size_t n) {
+#ifdef __AVX512F__
+    const size_t nv = n / 16;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < nv; i++) _mm512_storeu_ps(y + 16 * i, silu_v16(_mm512_loadu_ps(z + 16 * i)));
+    for (size_t i = 16 * nv; i < n; i++) y[i] = silu_value(z[i]);
+#else
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = silu_value(z[i]);
+#endif
 }
 
 void silu_backward_kernel(float *dz, bool accumulate, const float *z, const float *dy, size_t n) {
