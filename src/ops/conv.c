@@ -15,7 +15,8 @@
  * on few tiles (small batches), run cnn.c's own (winograd.h; own_winograd_fits), on the derived weights of
  * conv_fold transformed once per change; CNN_WINOGRAD=0 keeps them all direct. 1×1 convolutions of
  * evaluation plans followed by a SiLU run cnn.c's own kernel (pointwise.h; own_pointwise_fits), the SiLU
- * applied in registers, where oneDNN's post-op doubled their time (CNN_OWN_POINTWISE=0: oneDNN's). Grouped
+ * applied in registers, where oneDNN's post-op doubled their time, and so do stride-1 depthwise convolutions
+ * followed by a SiLU (depthwise.h; own_depthwise_fits); CNN_OWN_SILU=0 keeps oneDNN's for both. Grouped
  * convolutions with fewer channels per group than a vector block (ResNeXt's) run with neighbouring
  * groups merged into whole blocks, block-diagonal weights derived from the parameter at each change
  * (grouped_expansion, conv_fold), on oneDNN's blocked kernels instead of its GEMM one.
@@ -31,10 +32,12 @@
 #include "core/plan.h"
 #include "ops/adapt.h"
 #include "ops/layout.h"
+#include "ops/depthwise.h"
 #include "ops/ops.h"
 #include "ops/pointwise.h"
 #include "ops/winograd.h"
 #include <dnnl.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,11 +76,14 @@ typedef struct conv_state {
     bool bf16;                            /* the primitives compute in bf16 (graph.bf16, where oneDNN has kernels) */
     char kind[96];                        /* conv_kind: size, stride, grouping, algorithm (room for any ints) */
     struct {                              /* cnn.c's own forward instead of a primitive (evaluation) */
-        enum { OWN_NONE, OWN_WINOGRAD, OWN_POINTWISE } kernel;
-        unsigned post;                    /* Winograd: WINO_ADD, WINO_RELU; pointwise: PW_SILU */
+        enum { OWN_NONE, OWN_WINOGRAD, OWN_POINTWISE, OWN_DEPTHWISE } kernel;
+        unsigned post;                    /* Winograd: WINO_ADD, WINO_RELU; pointwise: PW_SILU; depthwise: DW_SILU */
         wino_shape shape;
         pw_shape pw;
-        int scratch;                      /* Winograd's tile blocks' transformed inputs and products */
+        dw_shape dw;
+        int scratch;                      /* Winograd's tile blocks' transformed inputs and products; depthwise:
+                                             the threads' padded planes (-1: none) */
+        int threads;                      /* depthwise: threads the scratch has room for */
     } own;
 } conv_state;
 
@@ -351,7 +357,7 @@ static bool choose_expansion(conv_geom *g, const conv_attr *a, int expand, bool 
 }
 
 static bool winograd_enabled(void) { const char *e = getenv("CNN_WINOGRAD"); return !e || strcmp(e, "0"); }
-static bool own_pointwise_enabled(void) { const char *e = getenv("CNN_OWN_POINTWISE"); return !e || strcmp(e, "0"); }
+static bool own_silu_enabled(void) { const char *e = getenv("CNN_OWN_SILU"); return !e || strcmp(e, "0"); }
 
 /* cnn.c's own Winograd F(4×4, 3×3) forward (winograd.h) in evaluation plans on AVX-512's 16-channel
  * blocks, where it beat oneDNN's kernel (2 threads, alone; docs/design.md): from 96 input channels
@@ -374,17 +380,35 @@ static bool own_winograd_fits(const conv_attr *a, const conv_geom *g, bool train
            (a->in_c >= OWN_WINO_MIN_CHANNELS || tiles <= OWN_WINO_MAX_TILES);
 }
 
+/* What cnn.c's own kernels with a SiLU in registers need: an evaluation plan on AVX-512, a SiLU after the
+ * convolution and no residual sum, the weights whole, input and output in the blocked layout of 16. */
+static bool own_silu_fits(const conv_attr *a, const conv_geom *g, bool train, const dnnl_memory_desc_t *src,
+                          const dnnl_memory_desc_t *dst) {
+    dnnl_memory_desc_t bs, bd;
+    blocked_of(src, &bs);
+    blocked_of(dst, &bd);
+    return !train && be_block() == 16 && !a->window && g->act == dnnl_eltwise_swish && !g->sum &&
+           be_md_equal(src, &bs) && be_md_equal(dst, &bd);
+}
+
 /* cnn.c's own 1×1 convolution (pointwise.h) takes the convolutions of evaluation plans with a SiLU after
  * them: oneDNN's SiLU post-op doubles their time (EfficientNet-B0's expansions at batch 32, 2-core EPYC
  * family 25: 16→96 channels at 112×112 19.3 → 12.1 ms, 112→672 at 14×14 6.3 → 4.9; docs/design.md). */
 static bool own_pointwise_fits(const conv_attr *a, const conv_geom *g, bool train, const dnnl_memory_desc_t *src,
                                const dnnl_memory_desc_t *dst) {
     const conv_cfg *c = &a->cfg;
-    dnnl_memory_desc_t bs, bd;
-    blocked_of(src, &bs);
-    blocked_of(dst, &bd);
-    return !train && be_block() == 16 && pw_available() && !a->window && c->k == 1 && c->stride == 1 && c->pad == 0 &&
-           c->groups == 1 && g->act == dnnl_eltwise_swish && !g->sum && be_md_equal(src, &bs) && be_md_equal(dst, &bd);
+    return pw_available() && c->k == 1 && c->stride == 1 && c->pad == 0 && c->groups == 1 &&
+           own_silu_fits(a, g, train, src, dst);
+}
+
+/* cnn.c's own depthwise convolution (depthwise.h) takes the stride-1 depthwise convolutions of evaluation
+ * plans with a SiLU after them, for the same reason: EfficientNet-B0's, batch 32, 1.06–1.39× oneDNN's with
+ * its post-op; at stride 2 it ranged 0.68–1.16× (bench/silu_conv; docs/design.md). */
+static bool own_depthwise_fits(const conv_attr *a, const conv_geom *g, bool train, const dnnl_memory_desc_t *src,
+                               const dnnl_memory_desc_t *dst) {
+    const conv_cfg *c = &a->cfg;
+    return dw_available() && c->groups == a->in_c && c->out_c == a->in_c && (c->k == 3 || c->k == 5) &&
+           c->stride == 1 && c->dilation == 1 && own_silu_fits(a, g, train, src, dst);
 }
 
 static float *mem_ptr(dnnl_memory_t m) {
@@ -673,8 +697,9 @@ static cnn_status compile_fold(plan *p, int nid, const conv_geom *g, const_dnnl_
     const bool own = s->own.kernel != OWN_NONE;
     if (own)
         f->own = plan_request(p, nid, LIFE_PERSIST, NULL,
-                              sizeof(float) * (s->own.kernel == OWN_WINOGRAD ? wino_weights_floats(&s->own.shape)
-                                                                               : pw_weights_floats(&s->own.pw)));
+                              sizeof(float) * (s->own.kernel == OWN_WINOGRAD    ? wino_weights_floats(&s->own.shape)
+                                               : s->own.kernel == OWN_POINTWISE ? pw_weights_floats(&s->own.pw)
+                                                                                 : dw_weights_floats(&s->own.dw)));
     else
         f->folded = plan_request(p, nid, LIFE_PERSIST, wmd, 0);
     if (f->canon < 0 || (own ? f->own : f->folded) < 0) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
@@ -702,7 +727,8 @@ static void set_kind(conv_state *s, const conv_attr *a, const conv_geom *g) {
         n += snprintf(s->kind + n, sizeof s->kind - n, " groups %d", c->groups);
     if (g->alg == dnnl_convolution_winograd || s->own.kernel == OWN_WINOGRAD)
         n += snprintf(s->kind + n, sizeof s->kind - n, " winograd");
-    if (s->own.kernel == OWN_POINTWISE) n += snprintf(s->kind + n, sizeof s->kind - n, " own");
+    if (s->own.kernel == OWN_POINTWISE || s->own.kernel == OWN_DEPTHWISE)
+        n += snprintf(s->kind + n, sizeof s->kind - n, " own");
     if (s->bf16) snprintf(s->kind + n, sizeof s->kind - n, " bf16");
 }
 
@@ -747,8 +773,10 @@ static cnn_status conv_compile(plan *p, int nid) {
             dst = bdst;
         }
         if (!st && own_winograd_fits(a, &g, train, &src, &dst) && winograd_enabled()) s->own.kernel = OWN_WINOGRAD;
-        else if (!st && own_pointwise_fits(a, &g, train, &src, &dst) && own_pointwise_enabled())
+        else if (!st && own_pointwise_fits(a, &g, train, &src, &dst) && own_silu_enabled())
             s->own.kernel = OWN_POINTWISE;
+        else if (!st && s->fold.expand == 1 && own_depthwise_fits(a, &g, train, &src, &dst) && own_silu_enabled())
+            s->own.kernel = OWN_DEPTHWISE;
         if (!st && !s->own.kernel && winograd_fits(a, &src, &dst) && winograd_enabled())
             choose_winograd(&g, train, train && plan_needs_grad(p, n->in[0]), &src, &dst, &fpd);
     }
@@ -758,6 +786,14 @@ static cnn_status conv_compile(plan *p, int nid) {
         const tensor *y = &gr->tensors[n->out[0]];
         s->own.pw = (pw_shape){plan_batch(p), a->in_c, a->cfg.out_c, y->h * y->w};
         s->own.post = PW_SILU;
+    } else if (s->own.kernel == OWN_DEPTHWISE) {
+        const tensor *x = &gr->tensors[n->in[0]], *y = &gr->tensors[n->out[0]];
+        s->own.dw = (dw_shape){plan_batch(p), a->in_c, x->h, x->w, a->cfg.k, a->cfg.stride, a->cfg.pad, y->h, y->w};
+        s->own.post = DW_SILU;
+        s->own.threads = omp_get_max_threads();
+        const size_t scratch = dw_scratch_floats(&s->own.dw, s->own.threads);
+        if (scratch && (s->own.scratch = plan_request(p, nid, LIFE_FWD, NULL, sizeof(float) * scratch)) < 0)
+            st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
     } else if (s->own.kernel == OWN_WINOGRAD) {
         const tensor *y = &gr->tensors[n->out[0]];
         s->own.shape = (wino_shape){plan_batch(p), a->in_c, a->cfg.out_c, y->h, y->w};
@@ -832,6 +868,8 @@ static void refold(plan *p, int nid) {
     }
     if (s->own.kernel == OWN_POINTWISE) {
         pw_weights(&s->own.pw, canon, plan_buf(p, f->own));
+    } else if (s->own.kernel == OWN_DEPTHWISE) {
+        dw_weights(&s->own.dw, canon, plan_buf(p, f->own));
     } else if (s->own.kernel == OWN_WINOGRAD) {
         wino_weights(&s->own.shape, canon, plan_buf(p, f->own));
     } else {
@@ -846,7 +884,7 @@ static void refold(plan *p, int nid) {
     f->version = g->version;
 }
 
-/* cnn.c's own forward, Winograd or pointwise: the derived weights, the folded batch norm's shift or the bias. */
+/* cnn.c's own forward, Winograd, pointwise or depthwise: the derived weights, the folded batch norm's shift or the bias. */
 static void own_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
@@ -855,6 +893,9 @@ static void own_forward(plan *p, int nid) {
     if (s->own.kernel == OWN_POINTWISE)
         pw_forward(&s->own.pw, plan_val(p, n->in[0]), plan_buf(p, s->fold.own), bias, s->own.post,
                    plan_val(p, n->out[0]));
+    else if (s->own.kernel == OWN_DEPTHWISE)
+        dw_forward(&s->own.dw, plan_val(p, n->in[0]), plan_buf(p, s->fold.own), bias, s->own.post,
+                   plan_val(p, n->out[0]), s->own.scratch >= 0 ? plan_buf(p, s->own.scratch) : NULL, s->own.threads);
     else
         wino_forward(&s->own.shape, plan_val(p, n->in[0]), plan_buf(p, s->fold.own), bias, s->own.post,
                      plan_val(p, n->out[0]), plan_buf(p, s->own.scratch));
