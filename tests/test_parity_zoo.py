@@ -41,6 +41,8 @@ case = base.case
 CASES = [
     case("resnet18 3x64x64", "resnet18", (3, 64, 64), ci=True, steps=3),
     case("resnet18 1x28x28", "resnet18", (1, 28, 28), ci=True),
+    # 112×112: evaluation's own Winograd with each tile size (28×28 maps F(6×6), 14×14 F(5×5), 7×7 F(4×4))
+    case("resnet18 3x112x112", "resnet18", (3, 112, 112), ci=True),
     case("resnet34 3x64x64", "resnet34", (3, 64, 64)),
     case("resnet50 3x64x64", "resnet50", (3, 64, 64), ci=True, **DEEP),
     case("resnet101 3x64x64", "resnet101", (3, 64, 64), **DEEP),

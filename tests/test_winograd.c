@@ -1,15 +1,15 @@
-/* test_winograd.c — cnn.c's own Winograd F(4×4, 3×3) forward (src/ops/winograd.c) against a direct
- * convolution computed here in double precision (stride 1, padding 1, weights oihw, activations nChw16c):
- * every output within 1e-5 of the exact value relative to the sum of its terms' magnitudes (Σ|w·x| + |b|;
- * Winograd's transforms lose ~1e-6 of it in float). Shapes cover maps that are not multiples of the 4×4
- * tile (partial tiles at the right and bottom edges), a 1×1 map (all padding but the centre), several
- * channel blocks, a tile count that is not a multiple of the tile block or of the 12-row products, bias
- * or none, a residual sum (what the output held added) or none, ReLU or none. The outputs are poisoned with
+/* test_winograd.c — cnn.c's own Winograd F(m×m, 3×3) forward (src/ops/winograd.c), m = 4, 5 and 6, against
+ * a direct convolution computed here in double precision (stride 1, padding 1, weights oihw, activations
+ * nChw16c): every output within 1e-5 of the exact value relative to the sum of its terms' magnitudes
+ * (Σ|w·x| + |b|; Winograd's transforms lose 1e-6 to 5e-6 of it in float, more with larger tiles). Every
+ * shape runs with each tile size; shapes cover maps that are not multiples of the tile (partial tiles at
+ * the right and bottom edges), a 1×1 map (all padding but the centre), several channel blocks, a tile
+ * count that is not a multiple of the tile block or of the 12-row products, bias or none, a residual sum (what the output held added) or none, ReLU or none. The outputs are poisoned with
  * NaN first, or hold the residual addend (a position left unwritten fails either way), the
  * result is the same bit for bit with 1 and 2 threads, and a NaN bias reaches that channel's outputs through
  * the ReLU (as PyTorch's relu keeps NaN) without touching the others. Plans use it in evaluation on
- * AVX-512 (src/ops/conv.c, own_winograd_fits); test_parity_zoo checks ResNet-18 and ResNet-50 evaluation
- * there against PyTorch. */
+ * AVX-512 (src/ops/conv.c, own_winograd_fits; the tile side by wino_tile, checked here on four maps);
+ * test_parity_zoo checks ResNet-18 and ResNet-50 evaluation there against PyTorch (all three sizes). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -54,8 +54,8 @@ static void run(const wino_shape *s, const float *x, const float *u, const float
     free(scratch);
 }
 
-static void check_case(const tcase *t, uint64_t seed) {
-    const wino_shape s = {t->n, t->ic, t->oc, t->h, t->w};
+static void check_case(const tcase *t, int m, uint64_t seed) {
+    const wino_shape s = {t->n, t->ic, t->oc, t->h, t->w, m};
     const size_t nx = (size_t)s.n * s.ic * s.h * s.w, ny = (size_t)s.n * s.oc * s.h * s.w, nw = (size_t)s.oc * s.ic * 9;
     float *x = aligned_alloc(64, sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * s.oc);
     float *u = aligned_alloc(64, sizeof(float) * wino_weights_floats(&s));
@@ -86,17 +86,18 @@ static void check_case(const tcase *t, uint64_t seed) {
                         fprintf(stderr, "  n%d o%d (%d,%d): %.9g, exact %.9g (terms %.3g)\n", n, o, yy, xx, got, want, mag);
                     if (err > worst || isnan(err)) worst = isnan(err) ? INFINITY : err;
                 }
-    CHECK(bad == 0, "%dx%dx%d -> %d channels, batch %d%s%s%s: %d outputs off, worst %.2e of their terms", s.ic, s.h,
-          s.w, s.oc, s.n, t->bias ? ", bias" : "", t->add ? ", sum" : "", t->relu ? ", relu" : "", bad, worst);
-    CHECK(memcmp(y1, y2, sizeof(float) * ny) == 0, "%dx%dx%d -> %d: 1 and 2 threads differ", s.ic, s.h, s.w, s.oc);
-    printf("%3d x %2dx%-2d -> %3d, batch %d%s%s%s: worst %.2e of the terms\n", s.ic, s.h, s.w, s.oc, s.n,
+    CHECK(bad == 0, "F(%d): %dx%dx%d -> %d channels, batch %d%s%s%s: %d outputs off, worst %.2e of their terms", m,
+          s.ic, s.h, s.w, s.oc, s.n, t->bias ? ", bias" : "", t->add ? ", sum" : "", t->relu ? ", relu" : "", bad, worst);
+    CHECK(memcmp(y1, y2, sizeof(float) * ny) == 0, "F(%d): %dx%dx%d -> %d: 1 and 2 threads differ", m, s.ic, s.h, s.w,
+          s.oc);
+    printf("F(%d): %3d x %2dx%-2d -> %3d, batch %d%s%s%s: worst %.2e of the terms\n", m, s.ic, s.h, s.w, s.oc, s.n,
            t->bias ? ", bias" : "", t->add ? ", sum" : "", t->relu ? ", relu" : "", worst);
     free(x), free(w), free(b), free(u), free(y1), free(y2), free(r);
 }
 
 /* a NaN bias of one channel: its outputs NaN through the ReLU, every other channel finite */
-static void nan_bias(void) {
-    const wino_shape s = {2, 16, 32, 5, 6};
+static void nan_bias(int m) {
+    const wino_shape s = {2, 16, 32, 5, 6, m};
     const size_t nx = (size_t)s.n * s.ic * s.h * s.w, ny = (size_t)s.n * s.oc * s.h * s.w, nw = (size_t)s.oc * s.ic * 9;
     float *x = aligned_alloc(64, sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *b = calloc(s.oc, sizeof(float));
     float *u = aligned_alloc(64, sizeof(float) * wino_weights_floats(&s)), *y = aligned_alloc(64, sizeof(float) * ny);
@@ -109,7 +110,8 @@ static void nan_bias(void) {
     for (int n = 0; n < s.n; n++)
         for (int o = 0; o < s.oc; o++)
             for (int i = 0; i < s.h * s.w; i++) wrong += isnan(y[at16(&s, s.oc, n, o, i / s.w, i % s.w)]) != (o == 19);
-    CHECK(wrong == 0, "NaN bias of channel 19 with ReLU: %d outputs NaN where they should not be or not where they should", wrong);
+    CHECK(wrong == 0, "F(%d): NaN bias of channel 19 with ReLU: %d outputs NaN where they should not be or not where they should", m,
+          wrong);
     free(x), free(w), free(b), free(u), free(y);
 }
 
@@ -122,8 +124,16 @@ int main(void) {
         {5, 32, 96, 20, 20, true, true, true},    /* 125 tiles: a full block of 96 and one of 29 (rows of 12, 5) */
         {1, 128, 64, 6, 11, false, false, false}, /* eight input blocks */
         {2, 64, 64, 10, 10, false, true, true},   /* a residual sum without bias (ResNet's basic blocks) */
+        {1, 256, 32, 14, 14, true, false, true},  /* ResNet-50's third stage: the sums of 256 channels */
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], 100 + 10 * i);
-    nan_bias();
+    for (int m = 4; m <= 6; m++) {
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], m, 100 + 10 * i);
+        nan_bias(m);
+    }
+    /* the tile side with the fewest products (n² per tile, n = m + 2), counted by hand */
+    CHECK(wino_tile(7, 7) == 4 && wino_tile(14, 14) == 5 && wino_tile(28, 28) == 6 && wino_tile(16, 16) == 4,
+          "tile sides: 7x7 %d (want 4: 144 products against 196 and 256), 14x14 %d (5: 441 against 576), 28x28 %d "
+          "(6: 1600 against 1764), 16x16 %d (4: 576, as many as 6 and fewer than 5's 784)",
+          wino_tile(7, 7), wino_tile(14, 14), wino_tile(28, 28), wino_tile(16, 16));
     return test_report("test_winograd");
 }

@@ -359,8 +359,8 @@ static bool choose_expansion(conv_geom *g, const conv_attr *a, int expand, bool 
 static bool winograd_enabled(void) { const char *e = getenv("CNN_WINOGRAD"); return !e || strcmp(e, "0"); }
 static bool own_silu_enabled(void) { const char *e = getenv("CNN_OWN_SILU"); return !e || strcmp(e, "0"); }
 
-/* cnn.c's own Winograd F(4×4, 3×3) forward (winograd.h) in evaluation plans on AVX-512's 16-channel
- * blocks, where it beat oneDNN's kernel (2 threads, alone; docs/design.md): from 96 input channels
+/* cnn.c's own Winograd F(m×m, 3×3) forward (winograd.h; m by wino_tile) in evaluation plans on AVX-512's
+ * 16-channel blocks, where it beat oneDNN's kernel (2 threads, alone; docs/design.md): from 96 input channels
  * (batch 32, 96 to 512 channels, maps 7×7 to 56×56: 1.13–1.30×; 512 on 4×4 maps, batch 64: 1.49×), and
  * with fewer on at most 1024 tiles of 4×4 (batch 1: 1.2–1.4× with 32 and 64 channels; 64 channels on 8×8
  * maps at batch 128, 512 tiles: 1.11×), not on more (64 channels, 56×56, batch 32: 0.93×; 32 channels,
@@ -796,7 +796,7 @@ static cnn_status conv_compile(plan *p, int nid) {
             st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
     } else if (s->own.kernel == OWN_WINOGRAD) {
         const tensor *y = &gr->tensors[n->out[0]];
-        s->own.shape = (wino_shape){plan_batch(p), a->in_c, a->cfg.out_c, y->h, y->w};
+        s->own.shape = (wino_shape){plan_batch(p), a->in_c, a->cfg.out_c, y->h, y->w, wino_tile(y->h, y->w)};
         s->own.post = (g.sum ? WINO_ADD : 0) | (g.act == dnnl_eltwise_relu ? WINO_RELU : 0);
         if ((s->own.scratch = plan_request(p, nid, LIFE_FWD, NULL, sizeof(float) * wino_scratch_floats(&s->own.shape))) < 0)
             st = cnn_fail(CNN_ERR_NOMEM, "out of memory");

@@ -1,5 +1,5 @@
-/* winograd.c — Winograd F(4×4, 3×3) forward convolution on nChw16c (winograd.h). Vectors of 16 floats
- * (GCC vector extensions: one AVX-512 register each) hold one pixel's 16 channels of a block. */
+/* winograd.c — Winograd F(m×m, 3×3) forward convolution on nChw16c, m = 4, 5 or 6 (winograd.h). Vectors
+ * of 16 floats (GCC vector extensions: one AVX-512 register each) hold one pixel's 16 channels of a block. */
 #include "ops/winograd.h"
 #include <string.h>
 
@@ -13,115 +13,171 @@ static inline v16 load16(const float *p) {
 }
 static inline void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
 
-#define ROWS 12  /* tiles per register block of the products: 12 × 2 vectors of accumulators */
-#define POS 36   /* positions of a transformed 6×6 tile */
+#define ROWS 12 /* tiles per register block of the products: 12 × 2 vectors of accumulators */
+#define NMAX 8  /* points of the largest transform (m = 6) */
 
-size_t wino_weights_floats(const wino_shape *s) { return (size_t)POS * s->oc * s->ic; }
+/* The transforms for the interpolation points 0, 1, −1, 2, −2, 1/2, −1/2 (the first m + 1 of them) and ∞,
+ * as scripts/winograd_matrices.py derives them (Toom-Cook, exact fractions; wincnn's convention: G holds
+ * the Lagrange denominators, Aᵀ is the Vandermonde matrix of the points). m = 4 gives Lavin and Gray's
+ * matrices. Input tiles d (n × n, n = m + 2) become Bᵀ d B, products M become outputs Aᵀ M A. */
+static const float BT4[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+static const float AT4[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+static const float BT5[7][7] = {{-2, 4, 2.5f, -5, -0.5f, 1, 0}, {0, 2, -2, -4.5f, 0.5f, 1, 0},
+                                {0, -2, 6, -3.5f, -1.5f, 1, 0}, {0, 1, -1.5f, -2, 1.5f, 1, 0},
+                                {0, -1, 2.5f, 0, -2.5f, 1, 0},  {0, 4, 0, -5, 0, 1, 0},
+                                {0, -2, 4, 2.5f, -5, -0.5f, 1}};
+static const float AT5[5][7] = {{1, 1, 1, 1, 1, 1, 0},           {0, 1, -1, 2, -2, 0.5f, 0},
+                                {0, 1, 1, 4, 4, 0.25f, 0},       {0, 1, -1, 8, -8, 0.125f, 0},
+                                {0, 1, 1, 16, 16, 0.0625f, 1}};
+static const float BT6[8][8] = {{-1, 0, 5.25f, 0, -5.25f, 0, 1, 0},          {0, 1, 1, -4.25f, -4.25f, 1, 1, 0},
+                                {0, -1, 1, 4.25f, -4.25f, -1, 1, 0},         {0, 0.5f, 0.25f, -2.5f, -1.25f, 2, 1, 0},
+                                {0, -0.5f, 0.25f, 2.5f, -1.25f, -2, 1, 0},   {0, 2, 4, -2.5f, -5, 0.5f, 1, 0},
+                                {0, -2, 4, 2.5f, -5, -0.5f, 1, 0},           {0, -1, 0, 5.25f, 0, -5.25f, 0, 1}};
+static const float AT6[6][8] = {{1, 1, 1, 1, 1, 1, 1, 0},
+                                {0, 1, -1, 2, -2, 0.5f, -0.5f, 0},
+                                {0, 1, 1, 4, 4, 0.25f, 0.25f, 0},
+                                {0, 1, -1, 8, -8, 0.125f, -0.125f, 0},
+                                {0, 1, 1, 16, 16, 0.0625f, 0.0625f, 0},
+                                {0, 1, -1, 32, -32, 0.03125f, -0.03125f, 1}};
+static const double POINTS[NMAX - 1] = {0, 1, -1, 2, -2, 0.5, -0.5};
 
-size_t wino_scratch_floats(const wino_shape *s) { return (size_t)POS * (s->ic + s->oc) * WINO_TILE_BLOCK; }
+static int points(int m) { return m + 2; }
+
+int wino_tile(int h, int w) {
+    int best = 4;
+    long cost = -1;
+    for (int m = 4; m <= 6; m++) {
+        const long c = (long)points(m) * points(m) * ((h + m - 1) / m) * ((w + m - 1) / m);
+        if (cost < 0 || c < cost) best = m, cost = c;
+    }
+    return best;
+}
+
+size_t wino_weights_floats(const wino_shape *s) { return (size_t)points(s->m) * points(s->m) * s->oc * s->ic; }
+
+size_t wino_scratch_floats(const wino_shape *s) {
+    return (size_t)points(s->m) * points(s->m) * (s->ic + s->oc) * WINO_TILE_BLOCK;
+}
 
 /* U[ξ][ob][ib][i][o] (ob, ib: blocks of 16 output and input channels; i, o within them) = (G g Gᵀ)[ξ]
  * for output channel ob·16+o and input channel ib·16+i: for each position, the weights as the products'
- * right-hand side in the blocked weights' own order. */
+ * right-hand side in the blocked weights' own order. G's row for a point p is (1, p, p²) / Π_{q≠p}(p − q)
+ * over the other finite points, (0, 0, 1) for ∞. */
 void wino_weights(const wino_shape *s, const float *w, float *u) {
-    static const double G[6][3] = {{1 / 4., 0, 0},          {-1 / 6., -1 / 6., -1 / 6.}, {-1 / 6., 1 / 6., -1 / 6.},
-                                   {1 / 24., 1 / 12., 1 / 6.}, {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
-    const int ib_n = s->ic / 16, ob_n = s->oc / 16;
+    const int n = points(s->m), ib_n = s->ic / 16, ob_n = s->oc / 16;
+    double G[NMAX][3];
+    for (int j = 0; j < n - 1; j++) {
+        double f = 1;
+        for (int l = 0; l < n - 1; l++)
+            if (l != j) f *= POINTS[j] - POINTS[l];
+        G[j][0] = 1 / f, G[j][1] = POINTS[j] / f, G[j][2] = POINTS[j] * POINTS[j] / f;
+    }
+    G[n - 1][0] = G[n - 1][1] = 0, G[n - 1][2] = 1;
 #pragma omp parallel for schedule(static)
     for (int o = 0; o < s->oc; o++)
         for (int c = 0; c < s->ic; c++) {
             const float *g = w + ((size_t)o * s->ic + c) * 9;
-            double t[6][3];
-            for (int a = 0; a < 6; a++)
+            double t[NMAX][3];
+            for (int a = 0; a < n; a++)
                 for (int j = 0; j < 3; j++) t[a][j] = G[a][0] * g[j] + G[a][1] * g[3 + j] + G[a][2] * g[6 + j];
-            for (int a = 0; a < 6; a++)
-                for (int b = 0; b < 6; b++)
-                    u[((((size_t)(a * 6 + b) * ob_n + o / 16) * ib_n + c / 16) * 16 + c % 16) * 16 + o % 16] =
+            for (int a = 0; a < n; a++)
+                for (int b = 0; b < n; b++)
+                    u[((((size_t)(a * n + b) * ob_n + o / 16) * ib_n + c / 16) * 16 + c % 16) * 16 + o % 16] =
                         (float)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
         }
 }
 
-/* r = Bᵀ d for one column (or row) of six: Bᵀ's rows [4 0 −5 0 1 0], [0 −4 −4 1 1 0], [0 4 −4 −1 1 0],
- * [0 −2 −1 2 1 0], [0 2 −1 −2 1 0], [0 4 0 −5 0 1] */
-static inline void bt6(const v16 d[6], v16 r[6]) {
-    const v16 a = d[4] - 4 * d[2], b = d[3] - 4 * d[1], c = d[4] - d[2], e = 2 * (d[3] - d[1]);
-    r[0] = 4 * d[0] - 5 * d[2] + d[4];
-    r[1] = a + b;
-    r[2] = a - b;
-    r[3] = c + e;
-    r[4] = c - e;
-    r[5] = 4 * d[1] - 5 * d[3] + d[5];
+/* The transforms below are written once for any table: every call is inlined and unrolled with one of the
+ * tables above, so that the tests on its entries are decided at compile time: zeros cost nothing, ±1 an
+ * addition. (Sharing the partial sums of the rows for p and −p, as hand-written transforms do, measured
+ * no faster.) */
+
+/* term c·d with c known at compile time */
+static inline __attribute__((always_inline)) v16 times(float c, v16 d) { return c == 1 ? d : c == -1 ? -d : c * d; }
+
+/* Σ_j T[i][j] d[j] */
+static inline __attribute__((always_inline)) v16 row_sum(int cols, const float *T, int i, const v16 *d) {
+    v16 acc = {0};
+    bool any = false;
+#pragma GCC unroll 8
+    for (int j = 0; j < cols; j++) {
+        const float c = T[i * cols + j];
+        if (c == 0) continue;
+        acc = any ? acc + times(c, d[j]) : times(c, d[j]);
+        any = true;
+    }
+    return acc;
 }
 
-/* y = Aᵀ m for six: Aᵀ's rows [1 1 1 1 1 0], [0 1 −1 2 −2 0], [0 1 1 4 4 0], [0 1 −1 8 −8 1] */
-static inline void at6(const v16 m[6], v16 y[4]) {
-    const v16 s1 = m[1] + m[2], d1 = m[1] - m[2], s2 = m[3] + m[4], d2 = m[3] - m[4];
-    y[0] = m[0] + s1 + s2;
-    y[1] = d1 + 2 * d2;
-    y[2] = s1 + 4 * s2;
-    y[3] = d1 + 8 * d2 + m[5];
+/* r = T d for a rows × cols table T */
+static inline __attribute__((always_inline)) void apply(int rows, int cols, const float *T, const v16 *d, v16 *r) {
+#pragma GCC unroll 8
+    for (int i = 0; i < rows; i++) r[i] = row_sum(cols, T, i, d);
 }
 
-/* One input tile's 6×6 patch of one channel block (zeros outside the map) transformed into
- * v[ξ·vstride] (ξ = 0..35). */
-static void input_tile(const float *x, int h, int w, int y0, int x0, float *v, size_t vstride) {
-    v16 d[6][6], e[6][6], col[6], r[6];
-    const bool inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w;
-#pragma GCC unroll 6
-    for (int a = 0; a < 6; a++)
-#pragma GCC unroll 6
-        for (int b = 0; b < 6; b++) {
+/* r = T d Tᵀ for a rows × cols table T and a cols × cols tile d */
+static inline __attribute__((always_inline)) void transform(int rows, int cols, const float *T,
+                                                            v16 d[NMAX][NMAX], v16 r[NMAX][NMAX]) {
+    v16 e[NMAX][NMAX], col[NMAX], t[NMAX];
+#pragma GCC unroll 8
+    for (int b = 0; b < cols; b++) { /* e = T d, column by column */
+#pragma GCC unroll 8
+        for (int a = 0; a < cols; a++) col[a] = d[a][b];
+        apply(rows, cols, T, col, t);
+#pragma GCC unroll 8
+        for (int a = 0; a < rows; a++) e[a][b] = t[a];
+    }
+#pragma GCC unroll 8
+    for (int a = 0; a < rows; a++) apply(rows, cols, T, e[a], r[a]); /* r = e Tᵀ, row by row */
+}
+
+/* One input tile's n×n patch of one channel block (zeros outside the map) transformed into
+ * v[ξ·vstride] (ξ = 0..n²−1). */
+static inline __attribute__((always_inline)) void input_tile(int m, const float *BT, const float *x, int h, int w,
+                                                             int y0, int x0, float *v, size_t vstride) {
+    const int n = points(m);
+    v16 d[NMAX][NMAX], r[NMAX][NMAX];
+    const bool inside = y0 >= 0 && x0 >= 0 && y0 + n <= h && x0 + n <= w;
+#pragma GCC unroll 8
+    for (int a = 0; a < n; a++)
+#pragma GCC unroll 8
+        for (int b = 0; b < n; b++) {
             const int yy = y0 + a, xx = x0 + b;
             d[a][b] = inside || (yy >= 0 && yy < h && xx >= 0 && xx < w) ? load16(x + ((size_t)yy * w + xx) * 16)
                                                                           : (v16){0};
         }
-#pragma GCC unroll 6
-    for (int b = 0; b < 6; b++) {
-#pragma GCC unroll 6
-        for (int a = 0; a < 6; a++) col[a] = d[a][b];
-        bt6(col, r);
-#pragma GCC unroll 6
-        for (int a = 0; a < 6; a++) e[a][b] = r[a];
-    }
-#pragma GCC unroll 6
-    for (int a = 0; a < 6; a++) {
-        bt6(e[a], r);
-#pragma GCC unroll 6
-        for (int b = 0; b < 6; b++) store16(v + (size_t)(a * 6 + b) * vstride, r[b]);
-    }
+    transform(n, n, BT, d, r);
+#pragma GCC unroll 8
+    for (int a = 0; a < n; a++)
+#pragma GCC unroll 8
+        for (int b = 0; b < n; b++) store16(v + (size_t)(a * n + b) * vstride, r[a][b]);
 }
 
-/* One output tile of one channel block from its products m[ξ·mstride]: + bias, + what y held, ReLU (post),
+/* One output tile of one channel block from its products p[ξ·pstride]: + bias, + what y held, ReLU (post),
  * the part inside the map. */
-static void output_tile(const float *m, size_t mstride, v16 bias, unsigned post, float *y, int h, int w, int y0,
-                        int x0) {
-    v16 t[6][6], e[4][6], col[6], r[4];
-#pragma GCC unroll 6
-    for (int a = 0; a < 6; a++)
-#pragma GCC unroll 6
-        for (int b = 0; b < 6; b++) t[a][b] = load16(m + (size_t)(a * 6 + b) * mstride);
-#pragma GCC unroll 6
-    for (int b = 0; b < 6; b++) {
-#pragma GCC unroll 6
-        for (int a = 0; a < 6; a++) col[a] = t[a][b];
-        at6(col, r);
-#pragma GCC unroll 4
-        for (int a = 0; a < 4; a++) e[a][b] = r[a];
-    }
-    const int ha = h - y0 < 4 ? h - y0 : 4, wb = w - x0 < 4 ? w - x0 : 4; /* the part inside the map */
-#pragma GCC unroll 4
-    for (int a = 0; a < 4; a++) {
-        at6(e[a], r);
-#pragma GCC unroll 4
-        for (int b = 0; b < 4; b++) {
+static inline __attribute__((always_inline)) void output_tile(int m, const float *AT, const float *p, size_t pstride,
+                                                              v16 bias, unsigned post, float *y, int h, int w, int y0,
+                                                              int x0) {
+    const int n = points(m);
+    v16 t[NMAX][NMAX], r[NMAX][NMAX];
+#pragma GCC unroll 8
+    for (int a = 0; a < n; a++)
+#pragma GCC unroll 8
+        for (int b = 0; b < n; b++) t[a][b] = load16(p + (size_t)(a * n + b) * pstride);
+    transform(m, n, AT, t, r);
+    const int ha = h - y0 < m ? h - y0 : m, wb = w - x0 < m ? w - x0 : m; /* the part inside the map */
+#pragma GCC unroll 8
+    for (int a = 0; a < m; a++)
+#pragma GCC unroll 8
+        for (int b = 0; b < m; b++) {
             if (a >= ha || b >= wb) continue;
             float *at = y + ((size_t)(y0 + a) * w + x0 + b) * 16;
-            v16 o = r[b] + bias;
+            v16 o = r[a][b] + bias;
             if (post & WINO_ADD) o += load16(at);
             if (post & WINO_RELU) o = (v16)((mask16)o & ((o > 0) | (o != o))); /* max(o, 0), NaN kept as PyTorch does */
             store16(at, o);
         }
-    }
 }
 
 /* m[r][o] = Σ_k v[r][k] u[k][o] for `rows` tiles (≤ ROWS) and two blocks of 16 output channels: v holds
@@ -164,26 +220,33 @@ static void products(int rows, const float *v, size_t vstride, const float *u, s
     }
 }
 
-void wino_forward(const wino_shape *s, const float *x, const float *u, const float *bias, unsigned post, float *y,
-                  float *scratch) {
-    const int ib_n = s->ic / 16, ob_n = s->oc / 16, th = (s->h + 3) / 4, tw = (s->w + 3) / 4;
+typedef void input_fn(const float *x, int h, int w, int y0, int x0, float *v, size_t vstride);
+typedef void output_fn(const float *p, size_t pstride, v16 bias, unsigned post, float *y, int h, int w, int y0, int x0);
+
+/* The convolution for one tile size m, run by every thread of wino_forward's team, with that size's tile
+ * transforms */
+static inline __attribute__((always_inline)) void blocks_m(int m, input_fn *input, output_fn *output,
+                                                           const wino_shape *s, const float *x, const float *u,
+                                                           const float *bias, unsigned post, float *y,
+                                                           float *scratch) {
+    const int n = points(m), pos = n * n;
+    const int ib_n = s->ic / 16, ob_n = s->oc / 16, th = (s->h + m - 1) / m, tw = (s->w + m - 1) / m;
     const int tiles = s->n * th * tw, blocks = (tiles + WINO_TILE_BLOCK - 1) / WINO_TILE_BLOCK;
     const size_t map = (size_t)s->h * s->w * 16, ustride = (size_t)ib_n * 256;
     /* a block's transformed inputs V[ξ][ib][tile][16] and products M[ξ][ob][tile][16] */
-    float *V = scratch, *M = scratch + (size_t)POS * s->ic * WINO_TILE_BLOCK;
+    float *V = scratch, *M = scratch + (size_t)pos * s->ic * WINO_TILE_BLOCK;
     const size_t tstride = (size_t)WINO_TILE_BLOCK * 16; /* between channel blocks */
-#pragma omp parallel
     for (int blk = 0; blk < blocks; blk++) {
         const int t0 = blk * WINO_TILE_BLOCK, nt = tiles - t0 < WINO_TILE_BLOCK ? tiles - t0 : WINO_TILE_BLOCK;
 #pragma omp for schedule(static)
         for (int q = 0; q < nt * ib_n; q++) {
-            const int t = q / ib_n, ib = q % ib_n, tile = t0 + t, n = tile / (th * tw), ty = tile / tw % th;
-            input_tile(x + ((size_t)n * ib_n + ib) * map, s->h, s->w, ty * 4 - 1, tile % tw * 4 - 1,
+            const int t = q / ib_n, ib = q % ib_n, tile = t0 + t, img = tile / (th * tw), ty = tile / tw % th;
+            input(x + ((size_t)img * ib_n + ib) * map, s->h, s->w, ty * m - 1, tile % tw * m - 1,
                        V + ((size_t)ib * WINO_TILE_BLOCK + t) * 16, (size_t)ib_n * tstride);
         }
         const int row_blocks = (nt + ROWS - 1) / ROWS, pairs = ob_n / 2;
 #pragma omp for schedule(static)
-        for (int q = 0; q < POS * pairs * row_blocks; q++) {
+        for (int q = 0; q < pos * pairs * row_blocks; q++) {
             const int xi = q / (pairs * row_blocks), ob = q / row_blocks % pairs * 2, r0 = q % row_blocks * ROWS;
             const int rows = nt - r0 < ROWS ? nt - r0 : ROWS;
             products(rows, V + (size_t)xi * ib_n * tstride + r0 * 16, tstride, u + ((size_t)xi * ob_n + ob) * ustride,
@@ -191,10 +254,38 @@ void wino_forward(const wino_shape *s, const float *x, const float *u, const flo
         }
 #pragma omp for schedule(static)
         for (int q = 0; q < nt * ob_n; q++) {
-            const int t = q / ob_n, ob = q % ob_n, tile = t0 + t, n = tile / (th * tw), ty = tile / tw % th;
+            const int t = q / ob_n, ob = q % ob_n, tile = t0 + t, img = tile / (th * tw), ty = tile / tw % th;
             const v16 b = bias ? load16(bias + ob * 16) : (v16){0};
-            output_tile(M + ((size_t)ob * WINO_TILE_BLOCK + t) * 16, (size_t)ob_n * tstride, b, post,
-                        y + ((size_t)n * ob_n + ob) * map, s->h, s->w, ty * 4, tile % tw * 4);
+            output(M + ((size_t)ob * WINO_TILE_BLOCK + t) * 16, (size_t)ob_n * tstride, b, post,
+                        y + ((size_t)img * ob_n + ob) * map, s->h, s->w, ty * m, tile % tw * m);
         }
     }
+}
+
+/* Each tile size's functions: its transforms with the tables as constants (as functions of their own:
+ * inlined into blocks_m's loops they ran slower), and its convolution. */
+#define TILE_SIZE(m)                                                                                                   \
+    static __attribute__((noinline)) void input_tile##m(const float *x, int h, int w, int y0, int x0, float *v,      \
+                                                         size_t vstride) {                                             \
+        input_tile(m, &BT##m[0][0], x, h, w, y0, x0, v, vstride);                                                      \
+    }                                                                                                                  \
+    static __attribute__((noinline)) void output_tile##m(const float *p, size_t pstride, v16 bias, unsigned post,    \
+                                                          float *y, int h, int w, int y0, int x0) {                    \
+        output_tile(m, &AT##m[0][0], p, pstride, bias, post, y, h, w, y0, x0);                                         \
+    }                                                                                                                  \
+    static void blocks##m(const wino_shape *s, const float *x, const float *u, const float *bias, unsigned post,    \
+                          float *y, float *scratch) {                                                                  \
+        blocks_m(m, input_tile##m, output_tile##m, s, x, u, bias, post, y, scratch);                                   \
+    }
+TILE_SIZE(4)
+TILE_SIZE(5)
+TILE_SIZE(6)
+#undef TILE_SIZE
+
+void wino_forward(const wino_shape *s, const float *x, const float *u, const float *bias, unsigned post, float *y,
+                  float *scratch) {
+    void (*run)(const wino_shape *, const float *, const float *, const float *, unsigned, float *, float *) =
+        s->m == 4 ? blocks4 : s->m == 5 ? blocks5 : blocks6;
+#pragma omp parallel
+    run(s, x, u, bias, post, y, scratch);
 }
