@@ -15,9 +15,17 @@ POINTS = [Fr(0), Fr(1), Fr(-1), Fr(2), Fr(-2), Fr(1, 2), Fr(-1, 2)]
 R = 3  # kernel taps
 
 
-def transforms(m):
-    n = m + R - 1
-    pts = POINTS[: n - 1]
+def transforms(m, stride=1):
+    """Aᵀ, G, Bᵀ of the correlation y_i = Σ_k g_k x_{stride·i + k}, i < m, k < 3. Stride 1: Toom-Cook on all three
+    taps, n = m + 2 positions. Stride 2: the even input samples meet (g0, g2) in Toom-Cook F(m, 2) (m + 1
+    positions: m finite points and infinity), the odd ones g1 alone (m positions, the identity): n = 2m + 1."""
+    if stride == 1:
+        pts, taps = POINTS[: m + 1], [0, 1, 2]
+    else:
+        pts, taps = POINTS[:m], [0, 2]
+    rt = len(taps)
+    ne = len(pts) + 1  # Toom-Cook positions: the finite points and infinity
+    n = ne if stride == 1 else ne + m
     at = [[p**i for p in pts] + [Fr(int(i == m - 1))] for i in range(m)]
     g = []
     for j, p in enumerate(pts):
@@ -25,12 +33,20 @@ def transforms(m):
         for l, q in enumerate(pts):
             if l != j:
                 f *= p - q
-        g.append([p**k / f for k in range(R)])
-    g.append([Fr(int(k == R - 1)) for k in range(R)])
+        row = [Fr(0)] * R
+        for e, k in enumerate(taps):
+            row[k] = p**e / f
+        g.append(row)
+    g.append([Fr(int(k == taps[-1])) for k in range(R)])
+    if stride == 2:  # the odd samples: y_i += g1 · x_{2i+1}
+        for i in range(m):
+            at[i] += [Fr(int(i == j)) for j in range(m)]
+        g += [[Fr(0), Fr(1), Fr(0)] for _ in range(m)]
     bt = [[Fr(0)] * n for _ in range(n)]
     for l in range(n):
         # rows (i, k) of the system in the unknowns Bᵀ[0..n-1][l], eliminated exactly
-        rows = [[at[i][j] * g[j][k] for j in range(n)] + [Fr(int(l == i + k))] for i in range(m) for k in range(R)]
+        rows = [[at[i][j] * g[j][k] for j in range(n)] + [Fr(int(l == stride * i + k))] for i in range(m)
+                for k in range(R)]
         pivots = []
         for c in range(n):
             r = next(q for q in range(len(pivots), len(rows)) if rows[q][c] != 0)
@@ -47,14 +63,14 @@ def transforms(m):
     return at, g, bt
 
 
-def check(m, at, g, bt):
+def check(m, stride, at, g, bt):
     """the identity on the basis: every d = e_l, g = e_k"""
-    n = m + R - 1
+    n = len(bt)
     for l in range(n):
         for k in range(R):
             for i in range(m):
                 got = sum(at[i][j] * g[j][k] * bt[j][l] for j in range(n))
-                assert got == int(l == i + k), (m, i, k, l)
+                assert got == int(l == stride * i + k), (m, stride, i, k, l)
 
 
 def c_literal(x):
@@ -67,8 +83,10 @@ def c_table(name, t):
 
 
 if __name__ == "__main__":
-    for m in (4, 5, 6):
-        at, g, bt = transforms(m)
-        check(m, at, g, bt)
-        print(c_table("BT%d" % m, bt))
-        print(c_table("AT%d" % m, at))
+    for stride, ms in ((1, (4, 5, 6)), (2, (2, 4))):
+        for m in ms:
+            at, g, bt = transforms(m, stride)
+            check(m, stride, at, g, bt)
+            name = "%d" % m if stride == 1 else "%d_S2" % m
+            print(c_table("BT" + name, bt))
+            print(c_table("AT" + name, at))

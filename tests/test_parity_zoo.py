@@ -41,8 +41,10 @@ case = base.case
 CASES = [
     case("resnet18 3x64x64", "resnet18", (3, 64, 64), ci=True, steps=3),
     case("resnet18 1x28x28", "resnet18", (1, 28, 28), ci=True),
-    # 112×112: evaluation's own Winograd with each tile size (28×28 maps F(6×6), 14×14 F(5×5), 7×7 F(4×4))
-    case("resnet18 3x112x112", "resnet18", (3, 112, 112), ci=True),
+    # 224×224: evaluation's own Winograd with each tile size at stride 1 (56×56 and 28×28 maps F(6×6), 14×14
+    # F(5×5), 7×7 F(4×4)) and at stride 2 (ResNet-50's 56→28 F(4×4), ResNet-18's 28→14 F(2×2))
+    case("resnet18 3x224x224", "resnet18", (3, 224, 224), ci=True),
+    case("resnet50 3x224x224", "resnet50", (3, 224, 224), ci=True, **DEEP),
     case("resnet34 3x64x64", "resnet34", (3, 64, 64)),
     case("resnet50 3x64x64", "resnet50", (3, 64, 64), ci=True, **DEEP),
     case("resnet101 3x64x64", "resnet101", (3, 64, 64), **DEEP),

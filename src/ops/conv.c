@@ -368,14 +368,26 @@ static bool own_silu_enabled(void) { const char *e = getenv("CNN_OWN_SILU"); ret
  * residual sum and a ReLU. A static rule of the plan's shapes: evaluations stay deterministic. */
 #define OWN_WINO_MIN_CHANNELS 96
 #define OWN_WINO_MAX_TILES 1024
+/* Stride 2 (winograd.h: the input split by parity), 3×3 with 96 input channels and more, where each
+ * transformed weight serves at least a tile block: ResNet-50's three at batch 32 (56→28 with 128 channels,
+ * 28→14 with 256, 14→7 with 512) 27–28, 26–27 and 30 ms alone against oneDNN's ~36 ms direct kernels; at
+ * batch 1 (4 to 49 tiles) reading the transformed weights (up to 9× the weights) made them slower. */
+#define OWN_WINO_S2_MIN_TILES 96
 
 static bool own_winograd_fits(const conv_attr *a, const conv_geom *g, bool train, const dnnl_memory_desc_t *src,
                               const dnnl_memory_desc_t *dst) {
-    dnnl_memory_desc_t blocked;
+    dnnl_memory_desc_t blocked, blocked_src;
     blocked_of(dst, &blocked);
+    blocked_of(src, &blocked_src);
+    const conv_cfg *c = &a->cfg;
     const int64_t tiles = dst->dims[0] * ((dst->dims[2] + 3) / 4) * ((dst->dims[3] + 3) / 4);
-    return !train && be_block() == 16 && !a->window && winograd_fits(a, src, dst) && be_md_equal(dst, &blocked) &&
-           a->cfg.pad == 1 && a->in_c % 16 == 0 && a->cfg.out_c % 32 == 0 &&
+    const int m2 = wino_tile((int)dst->dims[2], (int)dst->dims[3], 2);
+    const int64_t tiles2 = dst->dims[0] * ((dst->dims[2] + m2 - 1) / m2) * ((dst->dims[3] + m2 - 1) / m2);
+    const bool stride2 = c->k == 3 && c->stride == 2 && c->dilation == 1 && c->groups == 1 &&
+                         a->in_c >= OWN_WINO_MIN_CHANNELS && tiles2 >= OWN_WINO_S2_MIN_TILES &&
+                         be_md_equal(src, &blocked_src);
+    return !train && be_block() == 16 && !a->window && (winograd_fits(a, src, dst) || stride2) &&
+           be_md_equal(dst, &blocked) && c->pad == 1 && a->in_c % 16 == 0 && c->out_c % 32 == 0 &&
            (g->act == dnnl_alg_kind_undef || g->act == dnnl_eltwise_relu) &&
            (a->in_c >= OWN_WINO_MIN_CHANNELS || tiles <= OWN_WINO_MAX_TILES);
 }
@@ -795,8 +807,10 @@ static cnn_status conv_compile(plan *p, int nid) {
         if (scratch && (s->own.scratch = plan_request(p, nid, LIFE_FWD, NULL, sizeof(float) * scratch)) < 0)
             st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
     } else if (s->own.kernel == OWN_WINOGRAD) {
-        const tensor *y = &gr->tensors[n->out[0]];
-        s->own.shape = (wino_shape){plan_batch(p), a->in_c, a->cfg.out_c, y->h, y->w, wino_tile(y->h, y->w)};
+        const tensor *x = &gr->tensors[n->in[0]], *y = &gr->tensors[n->out[0]];
+        s->own.shape = (wino_shape){plan_batch(p), a->in_c,     a->cfg.out_c,
+                                    x->h,          x->w,        wino_tile(y->h, y->w, a->cfg.stride),
+                                    a->cfg.stride};
         s->own.post = (g.sum ? WINO_ADD : 0) | (g.act == dnnl_eltwise_relu ? WINO_RELU : 0);
         if ((s->own.scratch = plan_request(p, nid, LIFE_FWD, NULL, sizeof(float) * wino_scratch_floats(&s->own.shape))) < 0)
             st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
