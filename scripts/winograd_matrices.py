@@ -23,7 +23,6 @@ def transforms(m, stride=1):
         pts, taps = POINTS[: m + 1], [0, 1, 2]
     else:
         pts, taps = POINTS[:m], [0, 2]
-    rt = len(taps)
     ne = len(pts) + 1  # Toom-Cook positions: the finite points and infinity
     n = ne if stride == 1 else ne + m
     at = [[p**i for p in pts] + [Fr(int(i == m - 1))] for i in range(m)]

@@ -62,18 +62,6 @@ void wino_output(const wino_shape *s, int *oh, int *ow) {
     *ow = (s->w - 1) / s->stride + 1;
 }
 
-int wino_tile(int oh, int ow, int stride) {
-    static const int sizes[2][3] = {{4, 5, 6}, {2, 4, 0}};
-    int best = 0;
-    long cost = -1;
-    for (int i = 0; i < 3 && sizes[stride - 1][i]; i++) {
-        const int m = sizes[stride - 1][i], n = points(m, stride);
-        const long c = (long)n * n * ((oh + m - 1) / m) * ((ow + m - 1) / m);
-        if (cost < 0 || c < cost) best = m, cost = c;
-    }
-    return best;
-}
-
 size_t wino_weights_floats(const wino_shape *s) {
     const int n = points(s->m, s->stride);
     return (size_t)n * n * s->oc * s->ic;
@@ -316,10 +304,32 @@ TILE_SIZE(2_S2, 2, 2)
 TILE_SIZE(4_S2, 4, 2)
 #undef TILE_SIZE
 
+/* the kernels there are, the tile sizes of each stride in wino_tile's order of preference on a tie */
+typedef void blocks_fn(const wino_shape *s, const float *x, const float *u, const float *bias, unsigned post,
+                       float *y, float *scratch);
+static const struct {
+    int m, stride;
+    blocks_fn *run;
+} KERNELS[] = {{4, 1, blocks4}, {5, 1, blocks5}, {6, 1, blocks6}, {2, 2, blocks2_S2}, {4, 2, blocks4_S2}};
+#define NKERNELS (int)(sizeof KERNELS / sizeof KERNELS[0])
+
+int wino_tile(int oh, int ow, int stride) {
+    int best = 0;
+    long cost = -1;
+    for (int k = 0; k < NKERNELS; k++) {
+        if (KERNELS[k].stride != stride) continue;
+        const int m = KERNELS[k].m, n = points(m, stride);
+        const long c = (long)n * n * ((oh + m - 1) / m) * ((ow + m - 1) / m);
+        if (cost < 0 || c < cost) best = m, cost = c;
+    }
+    return best;
+}
+
 void wino_forward(const wino_shape *s, const float *x, const float *u, const float *bias, unsigned post, float *y,
                   float *scratch) {
-    void (*run)(const wino_shape *, const float *, const float *, const float *, unsigned, float *, float *) =
-        s->stride == 2 ? (s->m == 2 ? blocks2_S2 : blocks4_S2) : s->m == 4 ? blocks4 : s->m == 5 ? blocks5 : blocks6;
+    blocks_fn *run = NULL;
+    for (int k = 0; k < NKERNELS; k++)
+        if (KERNELS[k].m == s->m && KERNELS[k].stride == s->stride) run = KERNELS[k].run;
 #pragma omp parallel
     run(s, x, u, bias, post, y, scratch);
 }
