@@ -218,8 +218,9 @@ static cnn_status bwd_weights_pd(const conv_geom *g, const dnnl_memory_desc_t *s
  * nhwc, and oneDNN's backward weights kernel for nhwc descriptors is faster there: resnet20's 16 → 16
  * convolutions at batch 128, 32×32, 2.0–2.1 ms per call against 2.4–2.9 ms for the blocked one with the
  * caches flushed (as in the step, where the input was written long before; 1.5–1.6 against 1.8 ms warm).
- * Where the input and the output gradient are both such tensors, *pd becomes that kernel and bw_nhwc the
- * memory objects that present them under nhwc descriptors (the same bytes: nothing is copied).
+ * Where the input and the output gradient are both such tensors (of a 3×3 stride-1 convolution, the case
+ * measured), *pd becomes that kernel and bw_nhwc the memory objects that present them under nhwc
+ * descriptors (the same bytes: nothing is copied).
  * CNN_NHWC16=0 in the environment keeps the blocked kernel (A/B runs). */
 static cnn_status nhwc_bwd_weights(const conv_geom *g, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                                    const_dnnl_primitive_desc_t fpd, dnnl_primitive_desc_t *pd, dnnl_memory_t bw_nhwc[2]) {
@@ -230,6 +231,10 @@ static cnn_status nhwc_bwd_weights(const conv_geom *g, const dnnl_memory_desc_t 
     blocked_of(dst, &bd);
     if (be_block() != 16 || src->ndims != 4 || src->data_type != dnnl_f32 || src->dims[1] != 16 || dst->dims[1] != 16 ||
         !be_md_equal(src, &bs) || !be_md_equal(dst, &bd))
+        return CNN_OK;
+    /* the case measured: ungrouped, direct, 3×3 at stride 1 */
+    if (g->w.ndims != 4 || g->alg != dnnl_convolution_direct || g->w.dims[2] != 3 || g->w.dims[3] != 3 ||
+        g->strides[0] != 1 || g->strides[1] != 1)
         return CNN_OK;
     dnnl_memory_desc_init_by_tag(&ns, 4, src->dims, dnnl_f32, dnnl_nhwc);
     dnnl_memory_desc_init_by_tag(&nd, 4, dst->dims, dnnl_f32, dnnl_nhwc);
