@@ -45,7 +45,7 @@ void stream_masked_copy2(float *dx0, float *dx1, const float *y, const float *dy
             for (size_t i = 0; i < n; i += 16) {
                 __mmask16 pos = _mm512_cmp_ps_mask(_mm512_loadu_ps(y + i), zero, _CMP_GT_OQ);
                 __m512 g = _mm512_maskz_mov_ps(pos, _mm512_loadu_ps(dy + i));
-                _mm512_stream_ps(dx0 + i, g);
+                _mm512_storeu_ps(dx0 + i, g); /* read next: kept in the cache (stream.h) */
                 _mm512_stream_ps(dx1 + i, g);
             }
             _mm_sfence();

@@ -31,7 +31,10 @@ static inline bool stream_fits(const float *y, size_t n) {
  * loops elsewhere; either way the same values. */
 /* y = a + b (relu: max(a + b, 0)) over n floats (the residual addition; y may be a or b). */
 void stream_add(float *y, const float *a, const float *b, size_t n, bool relu);
-/* dx0 = dx1 = (y > 0 ? dy : 0) over n floats (the residual addition's gradient with its fused ReLU). */
+/* dx0 = dx1 = (y > 0 ? dy : 0) over n floats (the residual addition's gradient with its fused ReLU). Only dx1
+ * (the shortcut's) is streamed: dx0 (the branch's) is read at once by the batch norm before the addition, and
+ * from the cache it read faster: resnet20 training's batch norm backward 7.0–7.2 → 6.2–6.3 ms per step, the
+ * addition's 5.4–5.5 → 4.9–5.1, the step 1047–1088 → 1076–1101 img/s (2-core Intel AVX-512, alternating). */
 void stream_masked_copy2(float *dx0, float *dx1, const float *y, const float *dy, size_t n);
 /* y = a · w[channel] for `blocks` blocks of b channels × `area` positions (nChw{b}c), block i scaled by
  * w + b·i (the SE product: blocks = images × channel blocks). */
