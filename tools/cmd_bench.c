@@ -175,7 +175,7 @@ static cnn_status run(bench_args *a) {
  * convolutions, themselves GEMM-like, come near at best. bench/run divides by it for "% of limit". The
  * fastest of `steps` calls (after two warm-up calls): on a shared machine a slow spell lowers the mean and
  * with it the ceiling, which would flatter every share of it (a mean of 318 GFLOP/s was seen where calls
- * reach 360-379). */
+ * reach 360-395). */
 static cnn_status run_peak(int n, int steps) {
     float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
     cnn_status st = a && b && c ? CNN_OK : cnn_fail(CNN_ERR_NOMEM, "out of memory for three %dx%d matrices", n, n);

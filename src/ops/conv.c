@@ -214,6 +214,14 @@ static cnn_status bwd_weights_pd(const conv_geom *g, const dnnl_memory_desc_t *s
     return be_pd(pd, &cd, NULL, fpd, 1, "convolution backward weights");
 }
 
+/* The environment's A/B switches (CNN_WINOGRAD, CNN_OWN_SILU, CNN_NHWC16): on unless set to 0. */
+static bool knob_enabled(const char *name) {
+    const char *e = getenv(name);
+    return !e || strcmp(e, "0");
+}
+static bool winograd_enabled(void) { return knob_enabled("CNN_WINOGRAD"); }
+static bool own_silu_enabled(void) { return knob_enabled("CNN_OWN_SILU"); }
+
 /* A tensor of exactly one block of channels (16 on AVX-512) in the blocked layout nChw16c has the bytes of
  * nhwc, and oneDNN's backward weights kernel for nhwc descriptors is faster there: resnet20's 16 → 16
  * convolutions at batch 128, 32×32, 2.0–2.1 ms per call against 2.4–2.9 ms for the blocked one with the
@@ -224,18 +232,15 @@ static cnn_status bwd_weights_pd(const conv_geom *g, const dnnl_memory_desc_t *s
  * CNN_NHWC16=0 in the environment keeps the blocked kernel (A/B runs). */
 static cnn_status nhwc_bwd_weights(const conv_geom *g, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                                    const_dnnl_primitive_desc_t fpd, dnnl_primitive_desc_t *pd, dnnl_memory_t bw_nhwc[2]) {
-    const char *e = getenv("CNN_NHWC16");
-    if (e && !strcmp(e, "0")) return CNN_OK;
+    /* the case measured: ungrouped, direct, 3×3 at stride 1, f32 */
+    if (!knob_enabled("CNN_NHWC16") || be_block() != 16 || src->ndims != 4 || src->data_type != dnnl_f32 ||
+        src->dims[1] != 16 || dst->dims[1] != 16 || g->w.ndims != 4 || g->alg != dnnl_convolution_direct ||
+        g->w.dims[2] != 3 || g->w.dims[3] != 3 || g->strides[0] != 1 || g->strides[1] != 1)
+        return CNN_OK;
     dnnl_memory_desc_t bs, bd, ns, nd;
     blocked_of(src, &bs);
     blocked_of(dst, &bd);
-    if (be_block() != 16 || src->ndims != 4 || src->data_type != dnnl_f32 || src->dims[1] != 16 || dst->dims[1] != 16 ||
-        !be_md_equal(src, &bs) || !be_md_equal(dst, &bd))
-        return CNN_OK;
-    /* the case measured: ungrouped, direct, 3×3 at stride 1 */
-    if (g->w.ndims != 4 || g->alg != dnnl_convolution_direct || g->w.dims[2] != 3 || g->w.dims[3] != 3 ||
-        g->strides[0] != 1 || g->strides[1] != 1)
-        return CNN_OK;
+    if (!be_md_equal(src, &bs) || !be_md_equal(dst, &bd)) return CNN_OK;
     dnnl_memory_desc_init_by_tag(&ns, 4, src->dims, dnnl_f32, dnnl_nhwc);
     dnnl_memory_desc_init_by_tag(&nd, 4, dst->dims, dnnl_f32, dnnl_nhwc);
     dnnl_primitive_desc_t alt = NULL;
@@ -408,8 +413,6 @@ static bool choose_expansion(conv_geom *g, const conv_attr *a, int expand, bool 
     return switch_geometry(g, &m, NULL, train, train, bwd_data, src, dst, fpd);
 }
 
-static bool winograd_enabled(void) { const char *e = getenv("CNN_WINOGRAD"); return !e || strcmp(e, "0"); }
-static bool own_silu_enabled(void) { const char *e = getenv("CNN_OWN_SILU"); return !e || strcmp(e, "0"); }
 
 /* cnn.c's own Winograd F(m×m, 3×3) forward (winograd.h; m by wino_tile) in evaluation plans on AVX-512's
  * 16-channel blocks, where it beat oneDNN's kernel (2 threads, alone; docs/design.md): from 96 input channels
