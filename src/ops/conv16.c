@@ -1,0 +1,161 @@
+/* conv16.c — direct 3×3 convolutions of 16 → 16 channels, stride 1, padding 1 (conv16.h): AVX-512
+ * intrinsics, one vector of 16 channels per pixel. */
+#include "ops/conv16.h"
+#include <string.h>
+
+#define TAP 256 /* floats of one tap's weights: 16 × 16 */
+
+bool c16_fits(int h, int w) { return h >= 1 && w >= C16_PIXELS && w % C16_PIXELS == 0; }
+size_t c16_scratch_floats(int threads) { return (size_t)threads * 9 * TAP; }
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#include <omp.h>
+
+bool c16_available(void) { return true; }
+
+/* Output pixels [ow0, ow0 + C16_PIXELS) of one row. rows[kh]: input row oh + kh − 1 (NULL: padding);
+ * taps[kh][kw]: that tap's weights, [in][out]. Input pixel j of the tile (ow0 − 1 + j) meets output pixel
+ * j − kw through tap kw: one broadcast, three multiply-adds. left, right (constants where inlined): the tile
+ * touches the map's left or right edge, so that its first or last input pixel is padding. */
+static inline __attribute__((always_inline)) void tile(const float *const rows[3], const float *const taps[3][3],
+                                                       int ow0, bool accum, float *y, const bool left, const bool right) {
+    enum { P = C16_PIXELS };
+    __m512 acc[P];
+#pragma GCC unroll 16
+    for (int u = 0; u < P; u++) acc[u] = accum ? _mm512_loadu_ps(y + u * 16) : _mm512_setzero_ps();
+    for (int kh = 0; kh < 3; kh++) {
+        if (!rows[kh]) continue;
+        const float *x = rows[kh] + (ptrdiff_t)(ow0 - 1) * 16;
+        const float *w0 = taps[kh][0], *w1 = taps[kh][1], *w2 = taps[kh][2];
+#pragma GCC unroll 1
+        for (int ic = 0; ic < 16; ic++) {
+            const __m512 a = _mm512_loadu_ps(w0 + ic * 16), b = _mm512_loadu_ps(w1 + ic * 16),
+                         c = _mm512_loadu_ps(w2 + ic * 16);
+#pragma GCC unroll 18
+            for (int j = 0; j < P + 2; j++) {
+                if ((left && j == 0) || (right && j == P + 1)) continue;
+                const __m512 v = _mm512_set1_ps(x[j * 16 + ic]);
+                if (j < P) acc[j] = _mm512_fmadd_ps(v, a, acc[j]);
+                if (j >= 1 && j <= P) acc[j - 1] = _mm512_fmadd_ps(v, b, acc[j - 1]);
+                if (j >= 2) acc[j - 2] = _mm512_fmadd_ps(v, c, acc[j - 2]);
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int u = 0; u < P; u++) _mm512_storeu_ps(y + u * 16, acc[u]);
+}
+
+#define TILE_FN(name, l, r)                                                                                        \
+    __attribute__((noinline)) static void name(const float *const rows[3], const float *const taps[3][3], int ow0, \
+                                               bool accum, float *y) {                                            \
+        tile(rows, taps, ow0, accum, y, l, r);                                                                     \
+    }
+TILE_FN(tile_inner, false, false)
+TILE_FN(tile_left, true, false)
+TILE_FN(tile_right, false, true)
+TILE_FN(tile_both, true, true)
+
+void c16_conv(const c16_shape *s, const float *x, const float *w, unsigned flags, float *y) {
+    const int H = s->h, W = s->w;
+    const size_t row = (size_t)W * 16, plane = (size_t)H * row;
+    const float *taps[3][3];
+    for (int t = 0; t < 9; t++) taps[t / 3][t % 3] = w + (size_t)(flags & C16_FLIP ? 8 - t : t) * TAP;
+    const bool accum = flags & C16_ACCUM;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < s->n * H; r++) {
+        const int n = r / H, oh = r % H;
+        const float *rows[3];
+        for (int kh = 0; kh < 3; kh++) {
+            const int ih = oh + kh - 1;
+            rows[kh] = ih < 0 || ih >= H ? NULL : x + n * plane + (size_t)ih * row;
+        }
+        float *yr = y + n * plane + (size_t)oh * row;
+        for (int ow0 = 0; ow0 < W; ow0 += C16_PIXELS) {
+            float *yt = yr + (size_t)ow0 * 16;
+            if (W == C16_PIXELS) tile_both(rows, taps, ow0, accum, yt);
+            else if (ow0 == 0) tile_left(rows, taps, ow0, accum, yt);
+            else if (ow0 + C16_PIXELS == W) tile_right(rows, taps, ow0, accum, yt);
+            else tile_inner(rows, taps, ow0, accum, yt);
+        }
+    }
+}
+
+/* part[tap][o][i] += Σ over one image's pixels (summed apart, then added: shorter sums in float) of x[pixel + tap offset][i] · dy[pixel][o], for the 8 output
+ * channels o of `half` and the three taps of kernel row kh: 24 vectors of accumulators (over i), each
+ * output-gradient value broadcast once for its three taps, the input row's vectors slid along. */
+static void image_row_taps(const c16_shape *s, const float *x, const float *dy, int kh, int half, const float *next_x,
+                           const float *next_dy, float *part) {
+    const int H = s->h, W = s->w;
+    const size_t row = (size_t)W * 16;
+    __m512 acc[3][8];
+    for (int kw = 0; kw < 3; kw++)
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) acc[kw][j] = _mm512_setzero_ps();
+    for (int oh = 0; oh < H; oh++) {
+        const int ih = oh + kh - 1;
+        if (ih < 0 || ih >= H) continue;
+        const float *xr = x + (size_t)ih * row, *dr = dy + (size_t)oh * row + half * 8;
+        if (next_x)
+            for (int ow = 0; ow < W; ow++) {
+                _mm_prefetch((const char *)(next_x + (size_t)oh * row + (size_t)ow * 16), _MM_HINT_T1);
+                _mm_prefetch((const char *)(next_dy + (size_t)oh * row + (size_t)ow * 16), _MM_HINT_T1);
+            }
+        __m512 xm = _mm512_setzero_ps(), x0 = _mm512_loadu_ps(xr);
+        for (int ow = 0; ow < W; ow++) {
+            const __m512 xp = ow + 1 < W ? _mm512_loadu_ps(xr + (size_t)(ow + 1) * 16) : _mm512_setzero_ps();
+            const float *d = dr + (size_t)ow * 16;
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                const __m512 v = _mm512_set1_ps(d[j]);
+                acc[0][j] = _mm512_fmadd_ps(xm, v, acc[0][j]);
+                acc[1][j] = _mm512_fmadd_ps(x0, v, acc[1][j]);
+                acc[2][j] = _mm512_fmadd_ps(xp, v, acc[2][j]);
+            }
+            xm = x0;
+            x0 = xp;
+        }
+    }
+    for (int kw = 0; kw < 3; kw++)
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            float *pj = part + ((size_t)(kh * 3 + kw) * 16 + half * 8 + j) * 16;
+            _mm512_storeu_ps(pj, _mm512_add_ps(_mm512_loadu_ps(pj), acc[kw][j]));
+        }
+}
+
+void c16_bwd_weights(const c16_shape *s, const float *x, const float *dy, float *dw, float *scratch, int threads) {
+    const size_t plane = (size_t)s->h * s->w * 16;
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *part = scratch + (size_t)t * 9 * TAP;
+        memset(part, 0, sizeof(float) * 9 * TAP);
+        /* whole images per thread: each image's input and output gradient (2 × 64 KB at 32×32) stay in the
+         * cache through the six passes over them */
+        const int n0 = (int)((long)s->n * t / nt), n1 = (int)((long)s->n * (t + 1) / nt);
+        for (int n = n0; n < n1; n++)
+            for (int kh = 0; kh < 3; kh++)
+                for (int half = 0; half < 2; half++) {
+                    const bool pf = n + 1 < n1 && kh == 1 && half == 0; /* the next image, into L2 */
+                    image_row_taps(s, x + n * plane, dy + n * plane, kh, half, pf ? x + (n + 1) * plane : NULL,
+                                   pf ? dy + (n + 1) * plane : NULL, part);
+                }
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int k = 0; k < 9 * TAP; k += 16) {
+            __m512 sum = _mm512_loadu_ps(scratch + k);
+            for (int u = 1; u < nt; u++) sum = _mm512_add_ps(sum, _mm512_loadu_ps(scratch + (size_t)u * 9 * TAP + k));
+            _mm512_storeu_ps(dw + k, sum);
+        }
+    }
+}
+#else
+bool c16_available(void) { return false; }
+void c16_conv(const c16_shape *s, const float *x, const float *w, unsigned flags, float *y) {
+    (void)s, (void)x, (void)w, (void)flags, (void)y;
+}
+void c16_bwd_weights(const c16_shape *s, const float *x, const float *dy, float *dw, float *scratch, int threads) {
+    (void)s, (void)x, (void)dy, (void)dw, (void)scratch, (void)threads;
+}
+#endif

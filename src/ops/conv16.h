@@ -1,0 +1,41 @@
+/* conv16.h — cnn.c's own direct 3×3 convolution, stride 1, padding 1, of one block of 16 channels into one
+ * block of 16 (nChw16c with 16 channels: the bytes of nhwc): forward, backward data and backward weights.
+ * The CIFAR ResNets' first stage is made of these (half of resnet20's arithmetic), and oneDNN's kernels ran them
+ * furthest from the machine's ceiling: its vectors hold the 16 output channels, so every multiply-add there
+ * loads an input value broadcast. Here each input value broadcast serves the three taps of a kernel row
+ * (forward, backward data) and each output-gradient value the three taps of a weight row (backward
+ * weights): a third as many loads. Measured in docs/design.md ("16-channel convolutions").
+ *
+ * Weights in blocks of 16 × 16 per tap (kh, kw), tap-major:
+ *   C16_IO: [tap][in][out]  (oneDNN's OIhw16i16o with one block each way)
+ *   C16_OI: [tap][out][in]  (OIhw16o16i)
+ * The forward reads C16_IO weights; the backward data is the forward of the output gradient with the
+ * taps flipped and the weights transposed, so it reads C16_OI weights with C16_FLIP; the backward weights
+ * writes the C16_OI layout. Every output's arithmetic is the same whatever the thread count, except the
+ * weight gradient's sum over the batch, which adds the threads' parts in thread order. AVX-512 builds
+ * only: elsewhere c16_available is false. */
+#ifndef CNN_OPS_CONV16_H
+#define CNN_OPS_CONV16_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#define C16_PIXELS 16 /* output pixels of a register tile: maps whose width is a multiple of it */
+
+typedef struct c16_shape {
+    int n, h, w; /* batch, map (input and output) */
+} c16_shape;
+
+enum { C16_FLIP = 1, C16_ACCUM = 2 };
+
+bool c16_available(void);
+/* Whether the kernels take a map of this size: a width that is a multiple of C16_PIXELS */
+bool c16_fits(int h, int w);
+/* y (+)= conv3×3(x, w): y = the 16 output channels of every pixel; with C16_FLIP the taps are read in
+ * reverse order (the backward data: x the output gradient, w the C16_OI weights, y the input gradient);
+ * with C16_ACCUM y's values are added to, else overwritten. */
+void c16_conv(const c16_shape *s, const float *x, const float *w, unsigned flags, float *y);
+/* floats of the scratch c16_bwd_weights needs for `threads` threads */
+size_t c16_scratch_floats(int threads);
+/* dw = Σ over the batch and the map of x ⊗ dy per tap, in the C16_OI layout (overwritten) */
+void c16_bwd_weights(const c16_shape *s, const float *x, const float *dy, float *dw, float *scratch, int threads);
+#endif

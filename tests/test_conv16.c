@@ -1,0 +1,141 @@
+/* test_conv16.c — cnn.c's own 16 → 16 channel 3×3 convolution kernels (src/ops/conv16.c): forward, backward
+ * data (the taps flipped, the weights transposed; overwriting or adding) and backward weights, against the
+ * same sums computed here in double precision from weights in PyTorch's layout (o, i, kh, kw), activations
+ * nChw16c with 16 channels: every result within 1e-5 of the exact value relative to the sum of its terms'
+ * magnitudes. Maps cover one tile of 16 pixels per row (both edges padding), two (left and right tiles),
+ * three (an inner one), a single row (only the middle kernel row meets the map) and CIFAR's 32×32. Outputs
+ * that are overwritten are poisoned with NaN first (a position left unwritten fails); the added-to input
+ * gradient starts from other values that must be kept. Forward and backward data are the same bit for bit
+ * with 1 and 2 threads; the weight gradient (a sum over the batch split between threads) is the same twice
+ * with 2 threads. Plans use the kernels in training (src/ops/conv.c, own16_fits); test_parity_torch checks
+ * resnet20's training step there against PyTorch. Exit 77 (skipped) where the build has no AVX-512. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ops/conv16.h"
+#include "testutil.h"
+
+#define TOL 1e-5
+
+static size_t at(const c16_shape *s, int n, int y, int x, int c) { return (((size_t)n * s->h + y) * s->w + x) * 16 + c; }
+
+static bool inside(const c16_shape *s, int y, int x) { return y >= 0 && y < s->h && x >= 0 && x < s->w; }
+
+/* worst |got − exact| / Σ|terms| so far; NaN counts as infinitely wrong */
+static void track(double got, double want, double mag, double *worst, int *bad) {
+    const double err = fabs(got - want) / (mag + 1e-30);
+    if (!(err <= TOL)) (*bad)++;
+    if (isnan(err) || err > *worst) *worst = isnan(err) ? INFINITY : err;
+}
+
+static void run_conv(const c16_shape *s, const float *x, const float *w, unsigned flags, float *y, int threads) {
+    omp_set_num_threads(threads);
+    c16_conv(s, x, w, flags, y);
+}
+
+static void check_shape(const c16_shape *s, uint64_t seed) {
+    const size_t na = (size_t)s->n * s->h * s->w * 16;
+    float *x = aligned_alloc(64, sizeof(float) * na), *dy = aligned_alloc(64, sizeof(float) * na);
+    float *y1 = aligned_alloc(64, sizeof(float) * na), *y2 = aligned_alloc(64, sizeof(float) * na);
+    float *r = aligned_alloc(64, sizeof(float) * na), *dx1 = aligned_alloc(64, sizeof(float) * na);
+    float *dx2 = aligned_alloc(64, sizeof(float) * na), *dxa = aligned_alloc(64, sizeof(float) * na);
+    float wt[16 * 16 * 9], io[9 * 256], oi[9 * 256], dw1[9 * 256], dw2[9 * 256], dw3[9 * 256];
+    float *scratch = aligned_alloc(64, sizeof(float) * c16_scratch_floats(2));
+    fill_uniform(x, (int64_t)na, seed, -1.0f, 1.0f);
+    fill_uniform(dy, (int64_t)na, seed + 1, -1.0f, 1.0f);
+    fill_uniform(r, (int64_t)na, seed + 2, -1.0f, 1.0f);
+    fill_uniform(wt, 16 * 16 * 9, seed + 3, -0.3f, 0.3f);
+    for (int o = 0; o < 16; o++) /* PyTorch's (o, i, kh, kw) into the kernels' two layouts */
+        for (int i = 0; i < 16; i++)
+            for (int t = 0; t < 9; t++) {
+                io[(t * 16 + i) * 16 + o] = wt[(o * 16 + i) * 9 + t];
+                oi[(t * 16 + o) * 16 + i] = wt[(o * 16 + i) * 9 + t];
+            }
+    for (size_t k = 0; k < na; k++) y1[k] = y2[k] = dx1[k] = dx2[k] = NAN;
+    memcpy(dxa, r, sizeof(float) * na);
+    run_conv(s, x, io, 0, y1, 1);
+    run_conv(s, x, io, 0, y2, 2);
+    run_conv(s, dy, oi, C16_FLIP, dx1, 1);
+    run_conv(s, dy, oi, C16_FLIP, dx2, 2);
+    run_conv(s, dy, oi, C16_FLIP | C16_ACCUM, dxa, 2);
+    for (int k = 0; k < 9 * 256; k++) dw1[k] = dw2[k] = dw3[k] = NAN;
+    c16_bwd_weights(s, x, dy, dw1, scratch, 2);
+    c16_bwd_weights(s, x, dy, dw2, scratch, 2);
+    c16_bwd_weights(s, x, dy, dw3, scratch, 1);
+
+    double wf = 0, wb = 0, wa = 0, ww = 0, w1 = 0;
+    int bf = 0, bb = 0, ba = 0, bw = 0, b1 = 0;
+    for (int n = 0; n < s->n; n++)
+        for (int yy = 0; yy < s->h; yy++)
+            for (int xx = 0; xx < s->w; xx++)
+                for (int c = 0; c < 16; c++) {
+                    /* forward: y[o = c] = Σ x[i](yy + kh − 1, xx + kw − 1) · w[c][i][kh][kw];
+                     * backward data: dx[i = c] = Σ dy[o](yy − kh + 1, xx − kw + 1) · w[o][c][kh][kw] */
+                    double f = 0, fm = 0, b = 0, bm = 0;
+                    for (int k = 0; k < 16; k++)
+                        for (int t = 0; t < 9; t++) {
+                            const int kh = t / 3, kw = t % 3;
+                            if (inside(s, yy + kh - 1, xx + kw - 1)) {
+                                const double term = (double)x[at(s, n, yy + kh - 1, xx + kw - 1, k)] * wt[(c * 16 + k) * 9 + t];
+                                f += term, fm += fabs(term);
+                            }
+                            if (inside(s, yy - kh + 1, xx - kw + 1)) {
+                                const double term = (double)dy[at(s, n, yy - kh + 1, xx - kw + 1, k)] * wt[(k * 16 + c) * 9 + t];
+                                b += term, bm += fabs(term);
+                            }
+                        }
+                    const size_t i = at(s, n, yy, xx, c);
+                    track(y1[i], f, fm, &wf, &bf);
+                    track(dx1[i], b, bm, &wb, &bb);
+                    track(dxa[i], b + r[i], bm + fabs(r[i]), &wa, &ba);
+                }
+    for (int o = 0; o < 16; o++)
+        for (int i = 0; i < 16; i++)
+            for (int t = 0; t < 9; t++) {
+                /* dw[o][i][kh][kw] = Σ over images and output pixels of x[i](pixel + tap offset) · dy[o](pixel) */
+                const int kh = t / 3, kw = t % 3;
+                double g = 0, gm = 0;
+                for (int n = 0; n < s->n; n++)
+                    for (int yy = 0; yy < s->h; yy++)
+                        for (int xx = 0; xx < s->w; xx++)
+                            if (inside(s, yy + kh - 1, xx + kw - 1)) {
+                                const double term = (double)x[at(s, n, yy + kh - 1, xx + kw - 1, i)] * dy[at(s, n, yy, xx, o)];
+                                g += term, gm += fabs(term);
+                            }
+                track(dw1[(t * 16 + o) * 16 + i], g, gm, &ww, &bw);
+                track(dw3[(t * 16 + o) * 16 + i], g, gm, &w1, &b1);
+            }
+    CHECK(bf == 0, "batch %d, %dx%d: forward: %d outputs off, worst %.2e of their terms", s->n, s->h, s->w, bf, wf);
+    CHECK(bb == 0, "batch %d, %dx%d: backward data: %d input gradients off, worst %.2e", s->n, s->h, s->w, bb, wb);
+    CHECK(ba == 0, "batch %d, %dx%d: backward data added to a gradient: %d off, worst %.2e", s->n, s->h, s->w, ba, wa);
+    CHECK(bw == 0 && b1 == 0, "batch %d, %dx%d: backward weights: %d (2 threads) and %d (1 thread) off, worst %.2e, %.2e",
+          s->n, s->h, s->w, bw, b1, ww, w1);
+    CHECK(memcmp(y1, y2, sizeof(float) * na) == 0 && memcmp(dx1, dx2, sizeof(float) * na) == 0,
+          "batch %d, %dx%d: forward or backward data differ between 1 and 2 threads", s->n, s->h, s->w);
+    CHECK(memcmp(dw1, dw2, sizeof dw1) == 0, "batch %d, %dx%d: backward weights differ between two runs", s->n, s->h, s->w);
+    printf("batch %d, %2dx%-2d: worst of the terms: forward %.2e, backward data %.2e (added %.2e), weights %.2e (1 "
+           "thread %.2e)\n", s->n, s->h, s->w, wf, wb, wa, ww, w1);
+    free(x), free(dy), free(y1), free(y2), free(r), free(dx1), free(dx2), free(dxa), free(scratch);
+}
+
+int main(void) {
+    if (!c16_available()) {
+        printf("skipped: this build has no AVX-512 kernels\n");
+        return 77;
+    }
+    static const c16_shape shapes[] = {
+        {2, 5, 16},  /* one tile per row: its first and last input pixels both padding */
+        {3, 1, 32},  /* one row: only the middle kernel row meets the map; two tiles */
+        {2, 7, 48},  /* three tiles: left, inner, right */
+        {1, 32, 32}, /* CIFAR's map */
+        {5, 4, 64},  /* odd batch between two threads, two inner tiles */
+    };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) check_shape(&shapes[k], 50 + 10 * k);
+    CHECK(c16_fits(32, 32) && c16_fits(1, 16) && c16_fits(7, 48) && !c16_fits(8, 8) && !c16_fits(32, 24) &&
+              !c16_fits(0, 16),
+          "c16_fits: widths that are multiples of 16 only (32x32 %d, 1x16 %d, 7x48 %d, 8x8 %d, 32x24 %d, 0x16 %d)",
+          c16_fits(32, 32), c16_fits(1, 16), c16_fits(7, 48), c16_fits(8, 8), c16_fits(32, 24), c16_fits(0, 16));
+    return test_report("test_conv16");
+}
