@@ -6,8 +6,8 @@
  * three (an inner one), a single row (only the middle kernel row meets the map) and CIFAR's 32×32. Outputs
  * that are overwritten are poisoned with NaN first (a position left unwritten fails); the added-to input
  * gradient starts from other values that must be kept. Forward and backward data are the same bit for bit
- * with 1 and 2 threads; the weight gradient (a sum over the batch split between threads) is the same twice
- * with 2 threads. Plans use the kernels in training (src/ops/conv.c, own16_fits); test_parity_torch checks
+ * with 1 and 2 threads; the weight gradient (a sum over the batch split between threads) is the same with 2
+ * threads whether the backward computes the input gradient, adds it or not at all. Plans use the kernels in training (src/ops/conv.c, own16_fits); test_parity_torch checks
  * resnet20's training step there against PyTorch. Exit 77 (skipped) where the build has no AVX-512. */
 #include <math.h>
 #include <omp.h>
@@ -30,9 +30,9 @@ static void track(double got, double want, double mag, double *worst, int *bad) 
     if (isnan(err) || err > *worst) *worst = isnan(err) ? INFINITY : err;
 }
 
-static void run_conv(const c16_shape *s, const float *x, const float *w, unsigned flags, float *y, int threads) {
+static void forward(const c16_shape *s, const float *x, const float *w, float *y, int threads) {
     omp_set_num_threads(threads);
-    c16_conv(s, x, w, flags, y);
+    c16_forward(s, x, w, y);
 }
 
 static void check_shape(const c16_shape *s, uint64_t seed) {
@@ -41,7 +41,8 @@ static void check_shape(const c16_shape *s, uint64_t seed) {
     float *y1 = aligned_alloc(64, sizeof(float) * na), *y2 = aligned_alloc(64, sizeof(float) * na);
     float *r = aligned_alloc(64, sizeof(float) * na), *dx1 = aligned_alloc(64, sizeof(float) * na);
     float *dx2 = aligned_alloc(64, sizeof(float) * na), *dxa = aligned_alloc(64, sizeof(float) * na);
-    float wt[16 * 16 * 9], io[9 * 256], oi[9 * 256], dw1[9 * 256], dw2[9 * 256], dw3[9 * 256];
+    float wt[16 * 16 * 9], io[9 * 256], oi[9 * 256], dw1[9 * 256], dw2[9 * 256], dw3[9 * 256],
+        dw4[9 * 256];
     float *scratch = aligned_alloc(64, sizeof(float) * c16_scratch_floats(2));
     fill_uniform(x, (int64_t)na, seed, -1.0f, 1.0f);
     fill_uniform(dy, (int64_t)na, seed + 1, -1.0f, 1.0f);
@@ -55,15 +56,13 @@ static void check_shape(const c16_shape *s, uint64_t seed) {
             }
     for (size_t k = 0; k < na; k++) y1[k] = y2[k] = dx1[k] = dx2[k] = NAN;
     memcpy(dxa, r, sizeof(float) * na);
-    run_conv(s, x, io, 0, y1, 1);
-    run_conv(s, x, io, 0, y2, 2);
-    run_conv(s, dy, oi, C16_FLIP, dx1, 1);
-    run_conv(s, dy, oi, C16_FLIP, dx2, 2);
-    run_conv(s, dy, oi, C16_FLIP | C16_ACCUM, dxa, 2);
-    for (int k = 0; k < 9 * 256; k++) dw1[k] = dw2[k] = dw3[k] = NAN;
-    c16_bwd_weights(s, x, dy, dw1, scratch, 2);
-    c16_bwd_weights(s, x, dy, dw2, scratch, 2);
-    c16_bwd_weights(s, x, dy, dw3, scratch, 1);
+    forward(s, x, io, y1, 1);
+    forward(s, x, io, y2, 2);
+    for (int k = 0; k < 9 * 256; k++) dw1[k] = dw2[k] = dw3[k] = dw4[k] = NAN;
+    c16_backward(s, x, dy, oi, false, dx1, dw1, scratch, 1);
+    c16_backward(s, x, dy, oi, false, dx2, dw2, scratch, 2);
+    c16_backward(s, x, dy, oi, true, dxa, dw3, scratch, 2);
+    c16_backward(s, x, dy, NULL, false, NULL, dw4, scratch, 2); /* no input gradient */
 
     double wf = 0, wb = 0, wa = 0, ww = 0, w1 = 0;
     int bf = 0, bb = 0, ba = 0, bw = 0, b1 = 0;
@@ -104,8 +103,8 @@ static void check_shape(const c16_shape *s, uint64_t seed) {
                                 const double term = (double)x[at(s, n, yy + kh - 1, xx + kw - 1, i)] * dy[at(s, n, yy, xx, o)];
                                 g += term, gm += fabs(term);
                             }
-                track(dw1[(t * 16 + o) * 16 + i], g, gm, &ww, &bw);
-                track(dw3[(t * 16 + o) * 16 + i], g, gm, &w1, &b1);
+                track(dw1[(t * 16 + o) * 16 + i], g, gm, &w1, &b1);
+                track(dw2[(t * 16 + o) * 16 + i], g, gm, &ww, &bw);
             }
     CHECK(bf == 0, "batch %d, %dx%d: forward: %d outputs off, worst %.2e of their terms", s->n, s->h, s->w, bf, wf);
     CHECK(bb == 0, "batch %d, %dx%d: backward data: %d input gradients off, worst %.2e", s->n, s->h, s->w, bb, wb);
@@ -114,7 +113,9 @@ static void check_shape(const c16_shape *s, uint64_t seed) {
           s->n, s->h, s->w, bw, b1, ww, w1);
     CHECK(memcmp(y1, y2, sizeof(float) * na) == 0 && memcmp(dx1, dx2, sizeof(float) * na) == 0,
           "batch %d, %dx%d: forward or backward data differ between 1 and 2 threads", s->n, s->h, s->w);
-    CHECK(memcmp(dw1, dw2, sizeof dw1) == 0, "batch %d, %dx%d: backward weights differ between two runs", s->n, s->h, s->w);
+    CHECK(memcmp(dw2, dw3, sizeof dw2) == 0 && memcmp(dw2, dw4, sizeof dw2) == 0,
+          "batch %d, %dx%d: backward weights differ between runs with 2 threads (with and without the input gradient)",
+          s->n, s->h, s->w);
     printf("batch %d, %2dx%-2d: worst of the terms: forward %.2e, backward data %.2e (added %.2e), weights %.2e (1 "
            "thread %.2e)\n", s->n, s->h, s->w, wf, wb, wa, ww, w1);
     free(x), free(dy), free(y1), free(y2), free(r), free(dx1), free(dx2), free(dxa), free(scratch);

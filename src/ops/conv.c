@@ -1031,8 +1031,8 @@ static void conv_forward(plan *p, int nid) {
         return;
     }
     if (s->c16.on) {
-        c16_conv(&s->c16.shape, plan_val(p, n->in[0]), mem_ptr(plan_param_mem(p, nid, 0, s->w_fwd_view)), 0,
-                 plan_val(p, n->out[0]));
+        c16_forward(&s->c16.shape, plan_val(p, n->in[0]), mem_ptr(plan_param_mem(p, nid, 0, s->w_fwd_view)),
+                    plan_val(p, n->out[0]));
         return;
     }
     dnnl_memory_t y = plan_val_mem(p, n->out[0]);
@@ -1054,12 +1054,11 @@ static void conv_forward(plan *p, int nid) {
 static void own16_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
-    const float *dy = plan_grad(p, n->out[0]);
-    if (plan_needs_grad(p, n->in[0]))
-        c16_conv(&s->c16.shape, dy, mem_ptr(plan_param_mem(p, nid, 0, s->w_bwd_view)),
-                 C16_FLIP | (plan_grad_accum(p, nid, 0) ? C16_ACCUM : 0), plan_grad(p, n->in[0]));
-    c16_bwd_weights(&s->c16.shape, plan_val(p, n->in[0]), dy, mem_ptr(plan_param_grad_begin(p, nid, 0, s->dw_view)),
-                    plan_buf(p, s->c16.scratch), s->c16.threads);
+    const bool dx = plan_needs_grad(p, n->in[0]);
+    c16_backward(&s->c16.shape, plan_val(p, n->in[0]), plan_grad(p, n->out[0]),
+                 dx ? mem_ptr(plan_param_mem(p, nid, 0, s->w_bwd_view)) : NULL, dx && plan_grad_accum(p, nid, 0),
+                 dx ? plan_grad(p, n->in[0]) : NULL, mem_ptr(plan_param_grad_begin(p, nid, 0, s->dw_view)),
+                 plan_buf(p, s->c16.scratch), s->c16.threads);
     plan_param_grad_end(p, nid, 0, s->dw_view);
 }
 

@@ -56,29 +56,31 @@ TILE_FN(tile_left, true, false)
 TILE_FN(tile_right, false, true)
 TILE_FN(tile_both, true, true)
 
-void c16_conv(const c16_shape *s, const float *x, const float *w, unsigned flags, float *y) {
+/* Output row oh of one image (x, y: the image's planes). */
+static void conv_row(const c16_shape *s, const float *x, const float *const taps[3][3], int oh, bool accum, float *y) {
     const int H = s->h, W = s->w;
-    const size_t row = (size_t)W * 16, plane = (size_t)H * row;
-    const float *taps[3][3];
-    for (int t = 0; t < 9; t++) taps[t / 3][t % 3] = w + (size_t)(flags & C16_FLIP ? 8 - t : t) * TAP;
-    const bool accum = flags & C16_ACCUM;
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < s->n * H; r++) {
-        const int n = r / H, oh = r % H;
-        const float *rows[3];
-        for (int kh = 0; kh < 3; kh++) {
-            const int ih = oh + kh - 1;
-            rows[kh] = ih < 0 || ih >= H ? NULL : x + n * plane + (size_t)ih * row;
-        }
-        float *yr = y + n * plane + (size_t)oh * row;
-        for (int ow0 = 0; ow0 < W; ow0 += C16_PIXELS) {
-            float *yt = yr + (size_t)ow0 * 16;
-            if (W == C16_PIXELS) tile_both(rows, taps, ow0, accum, yt);
-            else if (ow0 == 0) tile_left(rows, taps, ow0, accum, yt);
-            else if (ow0 + C16_PIXELS == W) tile_right(rows, taps, ow0, accum, yt);
-            else tile_inner(rows, taps, ow0, accum, yt);
-        }
+    const size_t row = (size_t)W * 16;
+    const float *rows[3];
+    for (int kh = 0; kh < 3; kh++) {
+        const int ih = oh + kh - 1;
+        rows[kh] = ih < 0 || ih >= H ? NULL : x + (size_t)ih * row;
     }
+    float *yr = y + (size_t)oh * row;
+    for (int ow0 = 0; ow0 < W; ow0 += C16_PIXELS) {
+        float *yt = yr + (size_t)ow0 * 16;
+        if (W == C16_PIXELS) tile_both(rows, taps, ow0, accum, yt);
+        else if (ow0 == 0) tile_left(rows, taps, ow0, accum, yt);
+        else if (ow0 + C16_PIXELS == W) tile_right(rows, taps, ow0, accum, yt);
+        else tile_inner(rows, taps, ow0, accum, yt);
+    }
+}
+
+void c16_forward(const c16_shape *s, const float *x, const float *w, float *y) {
+    const size_t plane = (size_t)s->h * s->w * 16;
+    const float *taps[3][3];
+    for (int t = 0; t < 9; t++) taps[t / 3][t % 3] = w + (size_t)t * TAP;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < s->n * s->h; r++) conv_row(s, x + r / s->h * plane, taps, r % s->h, false, y + r / s->h * plane);
 }
 
 /* part[tap][o][i] += Σ over one image's pixels (summed apart, then added: shorter sums in float) of x[pixel + tap offset][i] · dy[pixel][o], for the 8 output
@@ -124,23 +126,29 @@ static void image_row_taps(const c16_shape *s, const float *x, const float *dy, 
         }
 }
 
-void c16_bwd_weights(const c16_shape *s, const float *x, const float *dy, float *dw, float *scratch, int threads) {
+void c16_backward(const c16_shape *s, const float *x, const float *dy, const float *w, bool accum, float *dx,
+                  float *dw, float *scratch, int threads) {
     const size_t plane = (size_t)s->h * s->w * 16;
+    const float *taps[3][3]; /* the backward data: the transposed weights' taps in reverse order */
+    for (int t = 0; t < 9; t++) taps[t / 3][t % 3] = w + (size_t)(8 - t) * TAP;
 #pragma omp parallel num_threads(threads)
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
         float *part = scratch + (size_t)t * 9 * TAP;
         memset(part, 0, sizeof(float) * 9 * TAP);
-        /* whole images per thread: each image's input and output gradient (2 × 64 KB at 32×32) stay in the
-         * cache through the six passes over them */
+        /* whole images per thread: each image's output gradient (64 KB at 32×32), read by its input gradient's
+         * rows, and its input stay in the cache through the six passes of the weight gradient over them */
         const int n0 = (int)((long)s->n * t / nt), n1 = (int)((long)s->n * (t + 1) / nt);
-        for (int n = n0; n < n1; n++)
+        for (int n = n0; n < n1; n++) {
+            if (dx)
+                for (int oh = 0; oh < s->h; oh++) conv_row(s, dy + n * plane, taps, oh, accum, dx + n * plane);
             for (int kh = 0; kh < 3; kh++)
                 for (int half = 0; half < 2; half++) {
                     const bool pf = n + 1 < n1 && kh == 1 && half == 0; /* the next image, into L2 */
                     image_row_taps(s, x + n * plane, dy + n * plane, kh, half, pf ? x + (n + 1) * plane : NULL,
                                    pf ? dy + (n + 1) * plane : NULL, part);
                 }
+        }
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int k = 0; k < 9 * TAP; k += 16) {
@@ -152,10 +160,9 @@ void c16_bwd_weights(const c16_shape *s, const float *x, const float *dy, float 
 }
 #else
 bool c16_available(void) { return false; }
-void c16_conv(const c16_shape *s, const float *x, const float *w, unsigned flags, float *y) {
-    (void)s, (void)x, (void)w, (void)flags, (void)y;
-}
-void c16_bwd_weights(const c16_shape *s, const float *x, const float *dy, float *dw, float *scratch, int threads) {
-    (void)s, (void)x, (void)dy, (void)dw, (void)scratch, (void)threads;
+void c16_forward(const c16_shape *s, const float *x, const float *w, float *y) { (void)s, (void)x, (void)w, (void)y; }
+void c16_backward(const c16_shape *s, const float *x, const float *dy, const float *w, bool accum, float *dx,
+                  float *dw, float *scratch, int threads) {
+    (void)s, (void)x, (void)dy, (void)w, (void)accum, (void)dx, (void)dw, (void)scratch, (void)threads;
 }
 #endif

@@ -10,10 +10,11 @@
  *   C16_IO: [tap][in][out]  (oneDNN's OIhw16i16o with one block each way)
  *   C16_OI: [tap][out][in]  (OIhw16o16i)
  * The forward reads C16_IO weights; the backward data is the forward of the output gradient with the
- * taps flipped and the weights transposed, so it reads C16_OI weights with C16_FLIP; the backward weights
- * writes the C16_OI layout. Every output's arithmetic is the same whatever the thread count, except the
- * weight gradient's sum over the batch, which adds the threads' parts in thread order. AVX-512 builds
- * only: elsewhere c16_available is false. */
+ * taps flipped and the weights transposed, so it reads C16_OI weights; the weight gradient is written in
+ * the C16_OI layout. The backward computes both from each image in turn (its output gradient read from
+ * memory once). The forward's and the input gradient's arithmetic is the same whatever the thread count;
+ * the weight gradient's sum over the batch adds the threads' parts (whole images) in thread order. AVX-512
+ * builds only: elsewhere c16_available is false. */
 #ifndef CNN_OPS_CONV16_H
 #define CNN_OPS_CONV16_H
 #include <stdbool.h>
@@ -25,17 +26,16 @@ typedef struct c16_shape {
     int n, h, w; /* batch, map (input and output) */
 } c16_shape;
 
-enum { C16_FLIP = 1, C16_ACCUM = 2 };
-
 bool c16_available(void);
 /* Whether the kernels take a map of this size: a width that is a multiple of C16_PIXELS */
 bool c16_fits(int h, int w);
-/* y (+)= conv3×3(x, w): y = the 16 output channels of every pixel; with C16_FLIP the taps are read in
- * reverse order (the backward data: x the output gradient, w the C16_OI weights, y the input gradient);
- * with C16_ACCUM y's values are added to, else overwritten. */
-void c16_conv(const c16_shape *s, const float *x, const float *w, unsigned flags, float *y);
-/* floats of the scratch c16_bwd_weights needs for `threads` threads */
+/* y = conv3×3(x, w), w in the C16_IO layout */
+void c16_forward(const c16_shape *s, const float *x, const float *w, float *y);
+/* floats of the scratch c16_backward needs for `threads` threads */
 size_t c16_scratch_floats(int threads);
-/* dw = Σ over the batch and the map of x ⊗ dy per tap, in the C16_OI layout (overwritten) */
-void c16_bwd_weights(const c16_shape *s, const float *x, const float *dy, float *dw, float *scratch, int threads);
+/* From the input x and the output gradient dy: dx (+)= the input gradient (w: the weights in the C16_OI
+ * layout; added to dx's values with accum, else overwriting them; dx NULL: none), dw = the weight
+ * gradient in the C16_OI layout (overwritten). */
+void c16_backward(const c16_shape *s, const float *x, const float *dy, const float *w, bool accum, float *dx,
+                  float *dw, float *scratch, int threads);
 #endif
