@@ -3,7 +3,9 @@
  * same sums computed here in double precision from weights in PyTorch's layout (o, i, kh, kw), activations
  * nChw16c with 16 channels: every result within 1e-5 of the exact value relative to the sum of its terms'
  * magnitudes. Maps cover one tile of 16 pixels per row (both edges padding), two (left and right tiles),
- * three (an inner one), a single row (only the middle kernel row meets the map) and CIFAR's 32×32. Outputs
+ * three (an inner one), a single row (only the middle kernel row meets the map) and CIFAR's 32×32. The
+ * forward's per-channel sums of its outputs and of their squares (for the batch norm after it) are checked
+ * against the same sums of the outputs taken here in double. Outputs
  * that are overwritten are poisoned with NaN first (a position left unwritten fails); the added-to input
  * gradient starts from other values that must be kept. Forward and backward data are the same bit for bit
  * with 1 and 2 threads; the weight gradient (a sum over the batch split between threads) is the same with 2
@@ -30,9 +32,12 @@ static void track(double got, double want, double mag, double *worst, int *bad) 
     if (isnan(err) || err > *worst) *worst = isnan(err) ? INFINITY : err;
 }
 
-static void forward(const c16_shape *s, const float *x, const float *w, float *y, int threads) {
+static void forward(const c16_shape *s, const float *x, const float *w, float *y, double *sums, int threads) {
+    double *rows = malloc(sizeof(double) * c16_row_sums(s));
+    for (size_t k = 0; k < c16_row_sums(s); k++) rows[k] = NAN;
     omp_set_num_threads(threads);
-    c16_forward(s, x, w, y);
+    c16_forward(s, x, w, y, sums, rows);
+    free(rows);
 }
 
 static void check_shape(const c16_shape *s, uint64_t seed) {
@@ -56,8 +61,9 @@ static void check_shape(const c16_shape *s, uint64_t seed) {
             }
     for (size_t k = 0; k < na; k++) y1[k] = y2[k] = dx1[k] = dx2[k] = NAN;
     memcpy(dxa, r, sizeof(float) * na);
-    forward(s, x, io, y1, 1);
-    forward(s, x, io, y2, 2);
+    double sums1[32], sums2[32];
+    forward(s, x, io, y1, sums1, 1);
+    forward(s, x, io, y2, sums2, 2);
     for (int k = 0; k < 9 * 256; k++) dw1[k] = dw2[k] = dw3[k] = dw4[k] = NAN;
     c16_backward(s, x, dy, oi, false, dx1, dw1, scratch, 1);
     c16_backward(s, x, dy, oi, false, dx2, dw2, scratch, 2);
@@ -107,6 +113,18 @@ static void check_shape(const c16_shape *s, uint64_t seed) {
                 track(dw2[(t * 16 + o) * 16 + i], g, gm, &ww, &bw);
             }
     CHECK(bf == 0, "batch %d, %dx%d: forward: %d outputs off, worst %.2e of their terms", s->n, s->h, s->w, bf, wf);
+    /* the outputs' channel sums and sums of squares: those of the outputs as written, added here in double */
+    double ws = 0;
+    int bs = 0;
+    for (int c = 0; c < 16; c++) {
+        double sum = 0, mag = 0, sq = 0;
+        for (size_t k = c; k < na; k += 16) sum += y1[k], mag += fabs(y1[k]), sq += (double)y1[k] * y1[k];
+        track(sums1[c], sum, mag, &ws, &bs);
+        track(sums1[16 + c], sq, sq, &ws, &bs);
+    }
+    CHECK(bs == 0 && memcmp(sums1, sums2, sizeof sums1) == 0,
+          "batch %d, %dx%d: the forward's channel sums: %d off (worst %.2e of their terms), or 1 and 2 threads differ",
+          s->n, s->h, s->w, bs, ws);
     CHECK(bb == 0, "batch %d, %dx%d: backward data: %d input gradients off, worst %.2e", s->n, s->h, s->w, bb, wb);
     CHECK(ba == 0, "batch %d, %dx%d: backward data added to a gradient: %d off, worst %.2e", s->n, s->h, s->w, ba, wa);
     CHECK(bw == 0 && b1 == 0, "batch %d, %dx%d: backward weights: %d (2 threads) and %d (1 thread) off, worst %.2e, %.2e",
@@ -116,8 +134,8 @@ static void check_shape(const c16_shape *s, uint64_t seed) {
     CHECK(memcmp(dw2, dw3, sizeof dw2) == 0 && memcmp(dw2, dw4, sizeof dw2) == 0,
           "batch %d, %dx%d: backward weights differ between runs with 2 threads (with and without the input gradient)",
           s->n, s->h, s->w);
-    printf("batch %d, %2dx%-2d: worst of the terms: forward %.2e, backward data %.2e (added %.2e), weights %.2e (1 "
-           "thread %.2e)\n", s->n, s->h, s->w, wf, wb, wa, ww, w1);
+    printf("batch %d, %2dx%-2d: worst of the terms: forward %.2e (sums %.2e), backward data %.2e (added %.2e), weights %.2e (1 "
+           "thread %.2e)\n", s->n, s->h, s->w, wf, ws, wb, wa, ww, w1);
     free(x), free(dy), free(y1), free(y2), free(r), free(dx1), free(dx2), free(dxa), free(scratch);
 }
 

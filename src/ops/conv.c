@@ -13,7 +13,9 @@
  * 3×3 convolutions of 32 channels and more (stride 1) run oneDNN's Winograd kernels where it has them
  * (AVX-512; choose_winograd), about twice as fast; in evaluation those of 96 input channels and more, or
  * on few tiles (small batches), run cnn.c's own (winograd.h; own_winograd_fits), on the derived weights of
- * conv_fold transformed once per change; CNN_WINOGRAD=0 keeps them all direct. 1×1 convolutions of
+ * conv_fold transformed once per change; CNN_WINOGRAD=0 keeps them all direct. In training, 3×3 stride-1
+ * convolutions of 16 → 16 channels (the CIFAR ResNets' first stage) run cnn.c's own kernels (conv16.h;
+ * own16_fits), which also give the batch norm after them its statistics (op_conv_output_sums). 1×1 convolutions of
  * evaluation plans followed by a SiLU run cnn.c's own kernel (pointwise.h; own_pointwise_fits), the SiLU
  * applied in registers, where oneDNN's post-op doubled their time, and so do stride-1 depthwise convolutions
  * followed by a SiLU (depthwise.h; own_depthwise_fits); CNN_OWN_SILU=0 keeps oneDNN's for both. Grouped
@@ -82,6 +84,8 @@ typedef struct conv_state {
         bool on;
         c16_shape shape;
         int scratch, threads;             /* the backward weights' per-thread sums, for `threads` threads */
+        double *sums;                     /* the output's channel sums for the batch norm after it (NULL: none) */
+        int row_sums;                     /* their parts per row (-1: none) */
     } c16;
     char kind[96];                        /* conv_kind: size, stride, grouping, algorithm (room for any ints) */
     struct {                              /* cnn.c's own forward instead of a primitive (evaluation) */
@@ -858,7 +862,7 @@ static cnn_status conv_compile(plan *p, int nid) {
     s->fold.bn = plan_absorbed(p, nid, "batchnorm");
     s->fold.expand = 1;
     s->fold.wide = s->fold.bias = s->fold.scale = s->fold.folded_bwd = s->fold.to_bwd = s->fold.folded = -1;
-    s->fold.own = s->fold.from_canon = s->own.scratch = s->c16.scratch = -1;
+    s->fold.own = s->fold.from_canon = s->own.scratch = s->c16.scratch = s->c16.row_sums = -1;
     plan_set_state(p, nid, s);
     const conv_attr *a = n->attr;
     conv_geom g;
@@ -1031,8 +1035,9 @@ static void conv_forward(plan *p, int nid) {
         return;
     }
     if (s->c16.on) {
+        const bool sums = s->c16.sums && plan_training_pass(p);
         c16_forward(&s->c16.shape, plan_val(p, n->in[0]), mem_ptr(plan_param_mem(p, nid, 0, s->w_fwd_view)),
-                    plan_val(p, n->out[0]));
+                    plan_val(p, n->out[0]), sums ? s->c16.sums : NULL, sums ? plan_buf(p, s->c16.row_sums) : NULL);
         return;
     }
     dnnl_memory_t y = plan_val_mem(p, n->out[0]);
@@ -1110,6 +1115,20 @@ static void conv_backward(plan *p, int nid) {
         plan_run(p, s->bwd_weights, na, args);
     plan_param_grad_end(p, nid, 0, s->dw_view);
     if (n->nparams > 1) plan_param_grad_end(p, nid, 1, s->db_view);
+}
+
+bool op_conv_output_sums(plan *p, int nid, int reader, double *sums) {
+    const graph *g = plan_graph(p);
+    conv_state *s = plan_state(p, nid);
+    const int out = g->nodes[nid].out[0];
+    if (!plan_is_train(p) || strcmp(g->nodes[nid].op->type, "conv2d") != 0 || !s->c16.on) return false;
+    for (int m = 0; m < g->nnodes; m++) /* nothing else reads (or overwrites) the output in between */
+        for (int k = 0; k < g->nodes[m].nin; k++)
+            if (g->nodes[m].in[k] == out && m != reader) return false;
+    if ((s->c16.row_sums = plan_request(p, nid, LIFE_FWD, NULL, sizeof(double) * c16_row_sums(&s->c16.shape))) < 0)
+        return false;
+    s->c16.sums = sums;
+    return true;
 }
 
 static int64_t conv_macs(const graph *g, const node *n) {

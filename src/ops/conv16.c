@@ -7,6 +7,7 @@
 
 bool c16_fits(int h, int w) { return h >= 1 && w >= C16_PIXELS && w % C16_PIXELS == 0; }
 size_t c16_scratch_floats(int threads) { return (size_t)threads * 9 * TAP; }
+size_t c16_row_sums(const c16_shape *s) { return (size_t)s->n * s->h * 32; }
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -17,9 +18,11 @@ bool c16_available(void) { return true; }
 /* Output pixels [ow0, ow0 + C16_PIXELS) of one row. rows[kh]: input row oh + kh − 1 (NULL: padding);
  * taps[kh][kw]: that tap's weights, [in][out]. Input pixel j of the tile (ow0 − 1 + j) meets output pixel
  * j − kw through tap kw: one broadcast, three multiply-adds. left, right (constants where inlined): the tile
- * touches the map's left or right edge, so that its first or last input pixel is padding. */
+ * touches the map's left or right edge, so that its first or last input pixel is padding. sums (NULL: none):
+ * the row's per-channel sums of the outputs and of their squares (2 × 16 doubles), added to. */
 static inline __attribute__((always_inline)) void tile(const float *const rows[3], const float *const taps[3][3],
-                                                       int ow0, bool accum, float *y, const bool left, const bool right) {
+                                                       int ow0, bool accum, float *y, double *sums, const bool left,
+                                                       const bool right) {
     enum { P = C16_PIXELS };
     __m512 acc[P];
 #pragma GCC unroll 16
@@ -44,20 +47,39 @@ static inline __attribute__((always_inline)) void tile(const float *const rows[3
     }
 #pragma GCC unroll 16
     for (int u = 0; u < P; u++) _mm512_storeu_ps(y + u * 16, acc[u]);
+    if (sums) { /* the tile's 16 pixels added in float, then into the row's sums in double */
+        __m512 sum[P / 2], sq[P / 2]; /* pairwise: short dependency chains */
+#pragma GCC unroll 8
+        for (int u = 0; u < P / 2; u++) {
+            sum[u] = _mm512_add_ps(acc[u], acc[u + P / 2]);
+            sq[u] = _mm512_fmadd_ps(acc[u], acc[u], _mm512_mul_ps(acc[u + P / 2], acc[u + P / 2]));
+        }
+#pragma GCC unroll 3
+        for (int h = P / 4; h >= 1; h /= 2)
+#pragma GCC unroll 4
+            for (int u = 0; u < h; u++) sum[u] = _mm512_add_ps(sum[u], sum[u + h]), sq[u] = _mm512_add_ps(sq[u], sq[u + h]);
+        const __m512 v[2] = {sum[0], sq[0]};
+        for (int k = 0; k < 2; k++) {
+            double *d = sums + 16 * k;
+            _mm512_storeu_pd(d, _mm512_add_pd(_mm512_loadu_pd(d), _mm512_cvtps_pd(_mm512_castps512_ps256(v[k]))));
+            _mm512_storeu_pd(d + 8, _mm512_add_pd(_mm512_loadu_pd(d + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v[k], 1))));
+        }
+    }
 }
 
 #define TILE_FN(name, l, r)                                                                                        \
     __attribute__((noinline)) static void name(const float *const rows[3], const float *const taps[3][3], int ow0, \
-                                               bool accum, float *y) {                                            \
-        tile(rows, taps, ow0, accum, y, l, r);                                                                     \
+                                               bool accum, float *y, double *sums) {                              \
+        tile(rows, taps, ow0, accum, y, sums, l, r);                                                               \
     }
 TILE_FN(tile_inner, false, false)
 TILE_FN(tile_left, true, false)
 TILE_FN(tile_right, false, true)
 TILE_FN(tile_both, true, true)
 
-/* Output row oh of one image (x, y: the image's planes). */
-static void conv_row(const c16_shape *s, const float *x, const float *const taps[3][3], int oh, bool accum, float *y) {
+/* Output row oh of one image (x, y: the image's planes); sums: as tile's, or NULL. */
+static void conv_row(const c16_shape *s, const float *x, const float *const taps[3][3], int oh, bool accum, float *y,
+                     double *sums) {
     const int H = s->h, W = s->w;
     const size_t row = (size_t)W * 16;
     const float *rows[3];
@@ -68,19 +90,28 @@ static void conv_row(const c16_shape *s, const float *x, const float *const taps
     float *yr = y + (size_t)oh * row;
     for (int ow0 = 0; ow0 < W; ow0 += C16_PIXELS) {
         float *yt = yr + (size_t)ow0 * 16;
-        if (W == C16_PIXELS) tile_both(rows, taps, ow0, accum, yt);
-        else if (ow0 == 0) tile_left(rows, taps, ow0, accum, yt);
-        else if (ow0 + C16_PIXELS == W) tile_right(rows, taps, ow0, accum, yt);
-        else tile_inner(rows, taps, ow0, accum, yt);
+        if (W == C16_PIXELS) tile_both(rows, taps, ow0, accum, yt, sums);
+        else if (ow0 == 0) tile_left(rows, taps, ow0, accum, yt, sums);
+        else if (ow0 + C16_PIXELS == W) tile_right(rows, taps, ow0, accum, yt, sums);
+        else tile_inner(rows, taps, ow0, accum, yt, sums);
     }
 }
 
-void c16_forward(const c16_shape *s, const float *x, const float *w, float *y) {
+void c16_forward(const c16_shape *s, const float *x, const float *w, float *y, double *sums, double *row_sums) {
     const size_t plane = (size_t)s->h * s->w * 16;
+    const int rows = s->n * s->h;
     const float *taps[3][3];
     for (int t = 0; t < 9; t++) taps[t / 3][t % 3] = w + (size_t)t * TAP;
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < s->n * s->h; r++) conv_row(s, x + r / s->h * plane, taps, r % s->h, false, y + r / s->h * plane);
+    for (int r = 0; r < rows; r++) {
+        double *rs = sums ? row_sums + (size_t)r * 32 : NULL;
+        if (rs) memset(rs, 0, sizeof(double) * 32);
+        conv_row(s, x + r / s->h * plane, taps, r % s->h, false, y + r / s->h * plane, rs);
+    }
+    if (!sums) return;
+    memset(sums, 0, sizeof(double) * 32); /* the rows in order: the same sums whatever the thread count */
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < 32; k++) sums[k] += row_sums[(size_t)r * 32 + k];
 }
 
 /* part[tap][o][i] += Σ over one image's pixels (summed apart, then added: shorter sums in float) of x[pixel + tap offset][i] · dy[pixel][o], for the 8 output
@@ -141,7 +172,7 @@ void c16_backward(const c16_shape *s, const float *x, const float *dy, const flo
         const int n0 = (int)((long)s->n * t / nt), n1 = (int)((long)s->n * (t + 1) / nt);
         for (int n = n0; n < n1; n++) {
             if (dx)
-                for (int oh = 0; oh < s->h; oh++) conv_row(s, dy + n * plane, taps, oh, accum, dx + n * plane);
+                for (int oh = 0; oh < s->h; oh++) conv_row(s, dy + n * plane, taps, oh, accum, dx + n * plane, NULL);
             for (int kh = 0; kh < 3; kh++)
                 for (int half = 0; half < 2; half++) {
                     const bool pf = n + 1 < n1 && kh == 1 && half == 0; /* the next image, into L2 */
@@ -160,7 +191,9 @@ void c16_backward(const c16_shape *s, const float *x, const float *dy, const flo
 }
 #else
 bool c16_available(void) { return false; }
-void c16_forward(const c16_shape *s, const float *x, const float *w, float *y) { (void)s, (void)x, (void)w, (void)y; }
+void c16_forward(const c16_shape *s, const float *x, const float *w, float *y, double *sums, double *row_sums) {
+    (void)s, (void)x, (void)w, (void)y, (void)sums, (void)row_sums;
+}
 void c16_backward(const c16_shape *s, const float *x, const float *dy, const float *w, bool accum, float *dx,
                   float *dw, float *scratch, int threads) {
     (void)s, (void)x, (void)dy, (void)w, (void)accum, (void)dx, (void)dw, (void)scratch, (void)threads;

@@ -34,6 +34,11 @@ int op_batchnorm_ex(graph *g, int x, const char *name, float eps, float momentum
 /* Evaluation-mode batch norm as y = scale·x + shift per channel (for folding into a convolution). */
 struct plan;
 void op_batchnorm_fold(struct plan *p, int nid, float *scale, float *shift);
+/* In training, whether convolution nid computes, in each training forward, its output's per-channel sums and
+ * sums of squares into sums (2c doubles: the sums, then the squares) for `reader`, its output's only reader
+ * (the batch norm after it, which then skips its own passes over the output for its statistics); false where
+ * it cannot (oneDNN's kernels). */
+bool op_conv_output_sums(struct plan *p, int nid, int reader, double *sums);
 
 int op_relu(graph *g, int x);
 int op_sigmoid(graph *g, int x);
