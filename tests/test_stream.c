@@ -1,6 +1,7 @@
 /* test_stream.c — the elementwise kernels of src/ops/stream.c against the same arithmetic done here
  * element by element: residual addition with and without its ReLU, the gradient copy masked by that
- * ReLU into two outputs, the SE product by per-channel weights. Every value must match bit for bit,
+ * ReLU into two outputs, the SE product by per-channel weights, batch norm applied with given statistics
+ * plus a residual (and its ReLU). Every value must match bit for bit,
  * over outputs just past the streaming threshold (streaming stores on AVX-512) and over a part under it
  * (plain loops; the SE product also in blocks of 8), with NaN, ±0 and negative values among the inputs;
  * the destination is poisoned first so a skipped line fails. Also which outputs stream_fits accepts
@@ -94,6 +95,28 @@ int main(void) {
         stream_scale(y, a, w, blocks[k], AREA, bw);
         same_bits(bw == 16 ? "stream_scale, blocks of 16" : "stream_scale, blocks of 8", y, want, blocks[k] * AREA * bw);
     }
+
+    /* batch norm applied with given statistics, plus the residual and its ReLU: one image of 16 channels per
+     * block, then images of two blocks (a few), then blocks of 8 (AVX2's, never streamed) */
+    float *vec = malloc(3 * 32 * sizeof(float));
+    fill_uniform(vec, 96, 4, -1.5f, 1.5f);
+    const float *mean = vec, *scale = vec + 32, *shift = vec + 64;
+    const int per_image[3] = {1, 2, 2};
+    for (int relu = 0; relu < 2; relu++)
+        for (int k = 0; k < 3; k++) {
+            const int bw = width[k];
+            for (size_t blk = 0; blk < blocks[k]; blk++)
+                for (size_t s = 0; s < AREA; s++)
+                    for (int c = 0; c < bw; c++) {
+                        const size_t e = (blk * AREA + s) * bw + c, ch = blk % per_image[k] * bw + c;
+                        const float v = fmaf(a[e] - mean[ch], scale[ch], shift[ch]) + b[e];
+                        want[e] = relu ? (v > 0.0f ? v : 0.0f) : v;
+                    }
+            memset(y, 0xff, N * sizeof(float));
+            stream_affine_add(y, a, b, mean, scale, shift, blocks[k], per_image[k], AREA, bw, relu);
+            same_bits(relu ? "stream_affine_add with ReLU" : "stream_affine_add", y, want, blocks[k] * AREA * bw);
+        }
+    free(vec);
 
     free(a), free(b), free(y), free(y1), free(want), free(w);
     return test_report("test_stream");

@@ -1,23 +1,62 @@
 /* add.c — elementwise sum of two tensors of the same shape (residual connections). The
- * gradient passes unchanged to both inputs. */
+ * gradient passes unchanged to both inputs. A batch norm before it whose statistics a convolution gave may
+ * leave it its normalization (op_add_normalizes): in training forwards the addition then reads that batch
+ * norm's input and applies it, one pass where the batch norm's would have written an output for it to read. */
 #include "core/error.h"
 #include "core/plan.h"
 #include "ops/layout.h"
 #include "ops/ops.h"
 #include "ops/stream.h"
+#include <stdlib.h>
 #include <string.h>
+
+typedef struct add_state {
+    int bn, slot; /* the batch norm that leaves its normalization to the addition, and its input slot (-1: none) */
+} add_state;
+
+/* made by whichever comes first: the addition's compile, or the batch norm's (op_add_normalizes) before it */
+static add_state *state_of(plan *p, int nid) {
+    add_state *s = plan_state(p, nid);
+    if (!s && (s = malloc(sizeof *s))) {
+        *s = (add_state){-1, -1};
+        plan_set_state(p, nid, s);
+    }
+    return s;
+}
 
 static cnn_status add_compile(plan *p, int nid) {
     if (plan_fused(p, nid) & FUSED_RELU) plan_keep_output(p, nid, 0); /* the ReLU's mask */
-    return CNN_OK;
+    return state_of(p, nid) ? CNN_OK : cnn_fail(CNN_ERR_NOMEM, "out of memory");
+}
+
+bool op_add_normalizes(plan *p, int nid, int bn) {
+    const graph *g = plan_graph(p);
+    const node *n = &g->nodes[nid];
+    if (strcmp(n->op->type, "add") != 0) return false;
+    add_state *s = state_of(p, nid);
+    const int slot = g->nodes[bn].out[0] == n->in[0] ? 0 : 1;
+    /* an addition of two different tensors (the batch norm's input, which it keeps for its backward, is still
+     * there when the addition runs) */
+    if (!s || s->bn >= 0 || n->in[0] == n->in[1]) return false;
+    s->bn = bn;
+    s->slot = slot;
+    return true;
 }
 
 static void add_forward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
+    const add_state *s = plan_state(p, nid);
     const float *a = plan_val(p, n->in[0]), *b = plan_val(p, n->in[1]);
     float *y = plan_val(p, n->out[0]);
-    size_t len = blk_size(blk_of(p, n->out[0]));
-    stream_add(y, a, b, len, plan_fused(p, nid) & FUSED_RELU);
+    blk k = blk_of(p, n->out[0]);
+    const float *mean, *scale, *shift;
+    if (s->bn >= 0 && op_batchnorm_deferred(p, s->bn, &mean, &scale, &shift)) {
+        const float *x = plan_val(p, plan_graph(p)->nodes[s->bn].in[0]); /* the batch norm's input */
+        stream_affine_add(y, x, s->slot ? a : b, mean, scale, shift, (size_t)k.n * (k.cp / k.b), k.cp / k.b, k.s, k.b,
+                          plan_fused(p, nid) & FUSED_RELU);
+        return;
+    }
+    stream_add(y, a, b, blk_size(k), plan_fused(p, nid) & FUSED_RELU);
 }
 
 /* dx (+)= dy over the whole buffer; with a fused ReLU, only where the output is positive */

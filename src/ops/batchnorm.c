@@ -29,7 +29,9 @@ typedef struct bn_state {
     int mean, var;                  /* saved batch statistics (LIFE_SAVED) */
     int ws;                         /* ReLU mask when a ReLU is fused in (training), else -1 */
     bool sync;                      /* statistics over every replica (graph.replica_sum); then: */
-    bool given;                     /* the sums come from the convolution before it (op_conv_output_sums) */
+    bool given;                     /* the sums come from the convolution before it (op_conv_output_sums); and */
+    float *deferred;                /* non-NULL: the addition after it normalizes (op_batchnorm_deferred): the
+                                       per-channel mean, scale γ/√(var + ε) and shift β it reads, nb·B each */
     double *sums;                   /* 2c+1 sums exchanged with the other replicas */
     double *part;                   /* partial sums per channel block and chunk of images */
     float *coef;                    /* 3c coefficients of the backward's correction */
@@ -50,6 +52,7 @@ static void bn_free(void *state) {
         free(s->sums);
         free(s->part);
         free(s->coef);
+        free(s->deferred);
     }
     free(s);
 }
@@ -78,6 +81,18 @@ static cnn_status alloc_sums(bn_state *s, int64_t c) {
     s->part = calloc(blocks * BN_CHUNKS * 2 * be_block(), sizeof(double));
     s->coef = calloc(CO_COUNT * blocks * be_block(), sizeof(float)); /* (sync_backward uses 3c of them) */
     return s->sums && s->part && s->coef ? CNN_OK : cnn_fail(CNN_ERR_NOMEM, "out of memory");
+}
+
+/* The node that alone reads tensor t, -1 if none or several */
+static int sole_reader(const graph *g, int t) {
+    int reader = -1;
+    for (int m = 0; m < g->nnodes; m++)
+        for (int k = 0; k < g->nodes[m].nin; k++)
+            if (g->nodes[m].in[k] == t) {
+                if (reader >= 0 && reader != m) return -1;
+                reader = m;
+            }
+    return reader;
 }
 
 static cnn_status bn_compile(plan *p, int nid) {
@@ -112,6 +127,13 @@ static cnn_status bn_compile(plan *p, int nid) {
     if (!s->sync && !silu && producer >= 0) {
         if (!(s->sums = calloc(2 * c + 1, sizeof(double)))) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
         s->given = op_conv_output_sums(p, producer, nid, s->sums);
+        int reader = -1;
+        if (s->given && !(plan_fused(p, nid) & FUSED_RELU) && !g->recompute && (reader = sole_reader(g, n->out[0])) >= 0 &&
+            op_add_normalizes(p, reader, nid)) {
+            const int nb = (int)((c + be_block() - 1) / be_block());
+            if (!(s->deferred = calloc((size_t)3 * nb * be_block(), sizeof(float))))
+                return cnn_fail(CNN_ERR_NOMEM, "out of memory");
+        }
     }
     if (!silu) {
         st = train_prims(p, nid, ss | (s->sync ? dnnl_use_global_stats : 0), s->given ? dnnl_use_global_stats : 0,
@@ -422,7 +444,18 @@ static void bn_forward(plan *p, int nid) {
     if (s->ws >= 0) args[6] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, plan_buf_mem(p, s->ws)};
     const tensor *t = &plan_graph(p)->tensors[n->in[0]];
     if (s->sync || s->given) batch_statistics(p, nid);
-    plan_run(p, s->fwd_train, s->ws >= 0 ? 7 : 6, args);
+    if (s->deferred) { /* the addition after it normalizes, with these */
+        const int C = t->c, B = be_block(), nb = (C + B - 1) / B;
+        const float *mean = plan_buf(p, s->mean), *var = plan_buf(p, s->var);
+        const float *gamma = plan_param_ptr(p, nid, BN_WEIGHT), *beta = plan_param_ptr(p, nid, BN_BIAS);
+        const float eps = ((bn_attr *)n->attr)->eps;
+        for (int c = 0; c < C; c++) {
+            s->deferred[c] = mean[c];
+            s->deferred[nb * B + c] = gamma[c] / sqrtf(var[c] + eps);
+            s->deferred[2 * nb * B + c] = beta[c];
+        }
+    } else
+        plan_run(p, s->fwd_train, s->ws >= 0 ? 7 : 6, args);
     update_running(p, nid, plan_buf(p, s->mean), plan_buf(p, s->var),
                    s->sync ? s->count : (double)plan_batch(p) * t->h * t->w);
 }
@@ -463,6 +496,16 @@ static void bn_recompute(plan *p, int nid) {
     dnnl_exec_arg_t args[6];
     fwd_args(p, nid, plan_buf_mem(p, s->mean), plan_buf_mem(p, s->var), args);
     plan_run(p, s->fwd_eval, 6, args);
+}
+
+bool op_batchnorm_deferred(plan *p, int nid, const float **mean, const float **scale, const float **shift) {
+    const bn_state *s = plan_state(p, nid);
+    if (!s->deferred || !plan_training_pass(p)) return false;
+    const int B = be_block(), nb = (plan_graph(p)->tensors[plan_graph(p)->nodes[nid].in[0]].c + B - 1) / B;
+    *mean = s->deferred;
+    *scale = s->deferred + (size_t)nb * B;
+    *shift = s->deferred + (size_t)2 * nb * B;
+    return true;
 }
 
 void op_batchnorm_fold(plan *p, int nid, float *scale, float *shift) {

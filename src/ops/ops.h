@@ -39,6 +39,13 @@ void op_batchnorm_fold(struct plan *p, int nid, float *scale, float *shift);
  * (the batch norm after it, which then skips its own passes over the output for its statistics); false where
  * it cannot (oneDNN's kernels). */
 bool op_conv_output_sums(struct plan *p, int nid, int reader, double *sums);
+/* Batch norm nid whose statistics a convolution gives, and whose output only the residual addition `add` reads,
+ * may leave its normalization to that addition: op_add_normalizes(p, add, nid) asks it at compile time (true:
+ * it will); then in each training forward the batch norm writes no output, and op_batchnorm_deferred gives
+ * the addition the per-channel mean, scale and shift to apply to the batch norm's input (false: it wrote its
+ * output as usual, as in evaluation passes). */
+bool op_add_normalizes(struct plan *p, int add, int bn);
+bool op_batchnorm_deferred(struct plan *p, int nid, const float **mean, const float **scale, const float **shift);
 
 int op_relu(graph *g, int x);
 int op_sigmoid(graph *g, int x);

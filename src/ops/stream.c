@@ -3,6 +3,7 @@
  * region ends, so the next op sees them). */
 #include "ops/stream.h"
 #include "ops/layout.h" /* BLK_DISPATCH */
+#include <math.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -86,5 +87,47 @@ void stream_scale(float *y, const float *a, const float *w, size_t blocks, size_
 #define SCALE(bw) scale_block(y + base, a + base, w + bi * (bw), area, bw)
         BLK_DISPATCH(b, SCALE);
 #undef SCALE
+    }
+}
+
+/* One channel block: y = act((x − mean)·scale + shift + r) over `area` positions of b channels. */
+static inline void affine_add_block(float *y, const float *x, const float *r, const float *mean, const float *scale,
+                                    const float *shift, size_t area, int b, bool relu) {
+    for (size_t s = 0; s < area; s++)
+#pragma omp simd
+        for (int i = 0; i < b; i++) {
+            const float v = fmaf(x[s * b + i] - mean[i], scale[i], shift[i]) + r[s * b + i];
+            y[s * b + i] = relu && !(v > 0.0f) ? 0.0f : v;
+        }
+}
+
+void stream_affine_add(float *y, const float *x, const float *r, const float *mean, const float *scale,
+                       const float *shift, size_t blocks, int per_image, size_t area, int b, bool relu) {
+#ifdef __AVX512F__
+    if (b == 16 && stream_fits(y, blocks * area * 16)) {
+        const __m512 zero = _mm512_setzero_ps();
+#pragma omp parallel
+        {
+#pragma omp for schedule(static)
+            for (size_t bi = 0; bi < blocks; bi++) {
+                const size_t c = (bi % per_image) * 16, base = bi * area * 16;
+                const __m512 m = _mm512_loadu_ps(mean + c), s = _mm512_loadu_ps(scale + c), t = _mm512_loadu_ps(shift + c);
+                for (size_t j = base; j < base + area * 16; j += 16) {
+                    __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), m), s, t);
+                    v = _mm512_add_ps(v, _mm512_loadu_ps(r + j));
+                    _mm512_stream_ps(y + j, relu ? _mm512_max_ps(v, zero) : v);
+                }
+            }
+            _mm_sfence();
+        }
+        return;
+    }
+#endif
+#pragma omp parallel for schedule(static)
+    for (size_t bi = 0; bi < blocks; bi++) {
+        const size_t c = (bi % per_image) * b, base = bi * area * b;
+#define AFFINE(bw) affine_add_block(y + base, x + base, r + base, mean + c, scale + c, shift + c, area, bw, relu)
+        BLK_DISPATCH(b, AFFINE);
+#undef AFFINE
     }
 }

@@ -39,4 +39,9 @@ void stream_masked_copy2(float *dx0, float *dx1, const float *y, const float *dy
 /* y = a · w[channel] for `blocks` blocks of b channels × `area` positions (nChw{b}c), block i scaled by
  * w + b·i (the SE product: blocks = images × channel blocks). */
 void stream_scale(float *y, const float *a, const float *w, size_t blocks, size_t area, int b);
+/* y = (x − mean[channel])·scale[channel] + shift[channel] + r (relu: max(…, 0)) for `blocks` blocks of b channels ×
+ * `area` positions (nChw{b}c), per_image blocks an image, the vectors indexed by channel (padding included):
+ * batch norm applied with its statistics given, then the residual addition and its ReLU. */
+void stream_affine_add(float *y, const float *x, const float *r, const float *mean, const float *scale,
+                       const float *shift, size_t blocks, int per_image, size_t area, int b, bool relu);
 #endif
