@@ -33,8 +33,8 @@ static void track(double got, double want, double mag, double *worst, int *bad) 
 }
 
 static void forward(const c16_shape *s, const float *x, const float *w, float *y, double *sums, int threads) {
-    double *rows = malloc(sizeof(double) * c16_row_sums(s));
-    for (size_t k = 0; k < c16_row_sums(s); k++) rows[k] = NAN;
+    double *rows = malloc(sizeof(double) * c16_chunk_sums(s));
+    for (size_t k = 0; k < c16_chunk_sums(s); k++) rows[k] = NAN;
     omp_set_num_threads(threads);
     c16_forward(s, x, w, y, sums, rows);
     free(rows);

@@ -85,7 +85,7 @@ typedef struct conv_state {
         c16_shape shape;
         int scratch, threads;             /* the backward weights' per-thread sums, for `threads` threads */
         double *sums;                     /* the output's channel sums for the batch norm after it (NULL: none) */
-        int row_sums;                     /* their parts per row (-1: none) */
+        int chunk_sums;                   /* their parts per chunk of rows (-1: none) */
     } c16;
     char kind[96];                        /* conv_kind: size, stride, grouping, algorithm (room for any ints) */
     struct {                              /* cnn.c's own forward instead of a primitive (evaluation) */
@@ -862,7 +862,7 @@ static cnn_status conv_compile(plan *p, int nid) {
     s->fold.bn = plan_absorbed(p, nid, "batchnorm");
     s->fold.expand = 1;
     s->fold.wide = s->fold.bias = s->fold.scale = s->fold.folded_bwd = s->fold.to_bwd = s->fold.folded = -1;
-    s->fold.own = s->fold.from_canon = s->own.scratch = s->c16.scratch = s->c16.row_sums = -1;
+    s->fold.own = s->fold.from_canon = s->own.scratch = s->c16.scratch = s->c16.chunk_sums = -1;
     plan_set_state(p, nid, s);
     const conv_attr *a = n->attr;
     conv_geom g;
@@ -1037,7 +1037,8 @@ static void conv_forward(plan *p, int nid) {
     if (s->c16.on) {
         const bool sums = s->c16.sums && plan_training_pass(p);
         c16_forward(&s->c16.shape, plan_val(p, n->in[0]), mem_ptr(plan_param_mem(p, nid, 0, s->w_fwd_view)),
-                    plan_val(p, n->out[0]), sums ? s->c16.sums : NULL, sums ? plan_buf(p, s->c16.row_sums) : NULL);
+                    plan_val(p, n->out[0]), sums ? s->c16.sums : NULL,
+                    sums ? plan_buf(p, s->c16.chunk_sums) : NULL);
         return;
     }
     dnnl_memory_t y = plan_val_mem(p, n->out[0]);
@@ -1125,7 +1126,7 @@ bool op_conv_output_sums(plan *p, int nid, int reader, double *sums) {
     for (int m = 0; m < g->nnodes; m++) /* nothing else reads (or overwrites) the output in between */
         for (int k = 0; k < g->nodes[m].nin; k++)
             if (g->nodes[m].in[k] == out && m != reader) return false;
-    if ((s->c16.row_sums = plan_request(p, nid, LIFE_FWD, NULL, sizeof(double) * c16_row_sums(&s->c16.shape))) < 0)
+    if ((s->c16.chunk_sums = plan_request(p, nid, LIFE_FWD, NULL, sizeof(double) * c16_chunk_sums(&s->c16.shape))) < 0)
         return false;
     s->c16.sums = sums;
     return true;

@@ -7,7 +7,7 @@
 
 bool c16_fits(int h, int w) { return h >= 1 && w >= C16_PIXELS && w % C16_PIXELS == 0; }
 size_t c16_scratch_floats(int threads) { return (size_t)threads * 9 * TAP; }
-size_t c16_row_sums(const c16_shape *s) { return (size_t)s->n * s->h * 32; }
+size_t c16_chunk_sums(const c16_shape *s) { return (size_t)(s->n * s->h + C16_CHUNK - 1) / C16_CHUNK * 32; }
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -19,7 +19,8 @@ bool c16_available(void) { return true; }
  * taps[kh][kw]: that tap's weights, [in][out]. Input pixel j of the tile (ow0 − 1 + j) meets output pixel
  * j − kw through tap kw: one broadcast, three multiply-adds. left, right (constants where inlined): the tile
  * touches the map's left or right edge, so that its first or last input pixel is padding. sums (NULL: none):
- * the row's per-channel sums of the outputs and of their squares (2 × 16 doubles), added to. */
+ * the per-channel sums of the outputs and of their squares (2 × 16 doubles) of the tile's chunk of rows,
+ * added to. */
 static inline __attribute__((always_inline)) void tile(const float *const rows[3], const float *const taps[3][3],
                                                        int ow0, bool accum, float *y, double *sums, const bool left,
                                                        const bool right) {
@@ -47,7 +48,7 @@ static inline __attribute__((always_inline)) void tile(const float *const rows[3
     }
 #pragma GCC unroll 16
     for (int u = 0; u < P; u++) _mm512_storeu_ps(y + u * 16, acc[u]);
-    if (sums) { /* the tile's 16 pixels added in float, then into the row's sums in double */
+    if (sums) { /* the tile's 16 pixels added in float, then into its chunk's sums in double */
         __m512 sum[P / 2], sq[P / 2]; /* pairwise: short dependency chains */
 #pragma GCC unroll 8
         for (int u = 0; u < P / 2; u++) {
@@ -77,7 +78,7 @@ TILE_FN(tile_left, true, false)
 TILE_FN(tile_right, false, true)
 TILE_FN(tile_both, true, true)
 
-/* Output row oh of one image (x, y: the image's planes); sums: as tile's, or NULL. */
+/* Output row oh of one image (x, y: the image's planes); sums: as tile's (its chunk's), or NULL. */
 static void conv_row(const c16_shape *s, const float *x, const float *const taps[3][3], int oh, bool accum, float *y,
                      double *sums) {
     const int H = s->h, W = s->w;
@@ -97,21 +98,22 @@ static void conv_row(const c16_shape *s, const float *x, const float *const taps
     }
 }
 
-void c16_forward(const c16_shape *s, const float *x, const float *w, float *y, double *sums, double *row_sums) {
+void c16_forward(const c16_shape *s, const float *x, const float *w, float *y, double *sums, double *chunk_sums) {
     const size_t plane = (size_t)s->h * s->w * 16;
-    const int rows = s->n * s->h;
+    const int rows = s->n * s->h, chunks = (rows + C16_CHUNK - 1) / C16_CHUNK;
     const float *taps[3][3];
     for (int t = 0; t < 9; t++) taps[t / 3][t % 3] = w + (size_t)t * TAP;
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; r++) {
-        double *rs = sums ? row_sums + (size_t)r * 32 : NULL;
-        if (rs) memset(rs, 0, sizeof(double) * 32);
-        conv_row(s, x + r / s->h * plane, taps, r % s->h, false, y + r / s->h * plane, rs);
+    for (int k = 0; k < chunks; k++) {
+        double *cs = sums ? chunk_sums + (size_t)k * 32 : NULL;
+        if (cs) memset(cs, 0, sizeof(double) * 32);
+        for (int r = k * C16_CHUNK; r < rows && r < (k + 1) * C16_CHUNK; r++)
+            conv_row(s, x + r / s->h * plane, taps, r % s->h, false, y + r / s->h * plane, cs);
     }
     if (!sums) return;
-    memset(sums, 0, sizeof(double) * 32); /* the rows in order: the same sums whatever the thread count */
-    for (int r = 0; r < rows; r++)
-        for (int k = 0; k < 32; k++) sums[k] += row_sums[(size_t)r * 32 + k];
+    memset(sums, 0, sizeof(double) * 32); /* the chunks in order: the same sums whatever the thread count */
+    for (int k = 0; k < chunks; k++)
+        for (int j = 0; j < 32; j++) sums[j] += chunk_sums[(size_t)k * 32 + j];
 }
 
 /* part[tap][o][i] += Σ over one image's pixels (summed apart, then added: shorter sums in float) of x[pixel + tap offset][i] · dy[pixel][o], for the 8 output
@@ -191,8 +193,8 @@ void c16_backward(const c16_shape *s, const float *x, const float *dy, const flo
 }
 #else
 bool c16_available(void) { return false; }
-void c16_forward(const c16_shape *s, const float *x, const float *w, float *y, double *sums, double *row_sums) {
-    (void)s, (void)x, (void)w, (void)y, (void)sums, (void)row_sums;
+void c16_forward(const c16_shape *s, const float *x, const float *w, float *y, double *sums, double *chunk_sums) {
+    (void)s, (void)x, (void)w, (void)y, (void)sums, (void)chunk_sums;
 }
 void c16_backward(const c16_shape *s, const float *x, const float *dy, const float *w, bool accum, float *dx,
                   float *dw, float *scratch, int threads) {

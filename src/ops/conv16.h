@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #define C16_PIXELS 16 /* output pixels of a register tile: maps whose width is a multiple of it */
+#define C16_CHUNK 8   /* rows of the batch (any images) whose output sums the forward adds up apart */
 
 typedef struct c16_shape {
     int n, h, w; /* batch, map (input and output) */
@@ -31,11 +32,11 @@ bool c16_available(void);
 bool c16_fits(int h, int w);
 /* y = conv3×3(x, w), w in the C16_IO layout. sums (NULL: none): then also y's per-channel sums (sums[0..16))
  * and sums of squares (sums[16..32)) over the batch and the map, in double (the batch norm after it takes its
- * statistics from them), each row's added apart into row_sums (32 doubles per row of the batch: c16_row_sums)
- * and the rows then in order: the same bits whatever the thread count. */
-void c16_forward(const c16_shape *s, const float *x, const float *w, float *y, double *sums, double *row_sums);
-/* doubles of c16_forward's row_sums */
-size_t c16_row_sums(const c16_shape *s);
+ * statistics from them), each chunk of C16_CHUNK rows of the batch added apart into chunk_sums (32 doubles a
+ * chunk: c16_chunk_sums) and the chunks then in order: the same bits whatever the thread count. */
+void c16_forward(const c16_shape *s, const float *x, const float *w, float *y, double *sums, double *chunk_sums);
+/* doubles of c16_forward's chunk_sums */
+size_t c16_chunk_sums(const c16_shape *s);
 /* floats of the scratch c16_backward needs for `threads` threads */
 size_t c16_scratch_floats(int threads);
 /* From the input x and the output gradient dy: dx (+)= the input gradient (w: the weights in the C16_OI
