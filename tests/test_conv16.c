@@ -9,14 +9,20 @@
  * that are overwritten are poisoned with NaN first (a position left unwritten fails); the added-to input
  * gradient starts from other values that must be kept. Forward and backward data are the same bit for bit
  * with 1 and 2 threads; the weight gradient (a sum over the batch split between threads) is the same with 2
- * threads whether the backward computes the input gradient, adds it or not at all. Plans use the kernels in training (src/ops/conv.c, own16_fits); test_parity_torch checks
- * resnet20's training step there against PyTorch. Exit 77 (skipped) where the build has no AVX-512. */
+ * threads whether the backward computes the input gradient, adds it or not at all. Plans use the kernels in
+ * training (src/ops/conv.c, own16_fits): check_plan runs a residual block's convolution, batch norm (its
+ * statistics from the convolution, its normalization left to the addition) and addition against the same
+ * in double, on every build; test_parity_torch checks resnet20's training step there against PyTorch. The
+ * kernel checks are skipped where the build has no AVX-512 (the plan check then runs oneDNN's convolution). */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/error.h"
+#include "core/plan.h"
 #include "ops/conv16.h"
+#include "ops/ops.h"
 #include "testutil.h"
 
 #define TOL 1e-5
@@ -139,10 +145,82 @@ static void check_shape(const c16_shape *s, uint64_t seed) {
     free(x), free(dy), free(y1), free(y2), free(r), free(dx1), free(dx2), free(dxa), free(scratch);
 }
 
+/* In a training plan: y = relu(bn(conv(x)) + x), 16 channels on a 4×16 map, batch 3. The convolution runs
+ * these kernels and gives the batch norm its statistics; the batch norm leaves its normalization to the
+ * addition, so that its own output is not written (plan_read refuses it). y against the same computed here
+ * in double (batch statistics, biased variance); then an evaluation pass of the same plan (running
+ * statistics after that one step: momentum 0.1, unbiased variance), where the batch norm writes its output. */
+static void check_plan(void) {
+    enum { NB = 3, HH = 4, WW = 16, SZ = NB * 16 * HH * WW };
+    graph *g = graph_new();
+    const int x = graph_input(g, 16, HH, WW);
+    conv_cfg cfg = {16, 3, 1, 1, 1, 1, false, INIT_KAIMING_NORMAL_OUT};
+    const int c = op_conv2d(g, x, "conv", &cfg), b = op_batchnorm(g, c, "bn"), y = op_relu(g, op_add(g, b, x));
+    graph_set_output(g, y, OUTPUT_MAIN, 1);
+    plan *p = NULL;
+    CHECK_OK(graph_ok(g) ? plan_create(g, NB, PLAN_TRAIN, &p) : g->error);
+    if (!p) {
+        graph_free(g);
+        return;
+    }
+    const node *cn = &g->nodes[g->tensors[c].producer], *bn = &g->nodes[g->tensors[b].producer];
+    float w[16 * 16 * 9], gamma[16], beta[16], in[SZ], got[SZ];
+    fill_uniform(w, 16 * 16 * 9, 21, -0.3f, 0.3f);
+    fill_uniform(gamma, 16, 22, 0.5f, 1.5f);
+    fill_uniform(beta, 16, 23, -0.5f, 0.5f);
+    fill_uniform(in, SZ, 24, -1.0f, 2.0f); /* a mean away from zero */
+    CHECK_OK(graph_param_write(g, cn->params[0], w));
+    CHECK_OK(graph_param_write(g, bn->params[0], gamma));
+    CHECK_OK(graph_param_write(g, bn->params[1], beta));
+    /* the reference: the convolution (nchw), its batch statistics, then both passes' outputs */
+    static double conv[SZ];
+    double mean[16] = {0}, var[16] = {0};
+    for (int n = 0; n < NB; n++)
+        for (int o = 0; o < 16; o++)
+            for (int yy = 0; yy < HH; yy++)
+                for (int xx = 0; xx < WW; xx++) {
+                    double acc = 0;
+                    for (int i = 0; i < 16; i++)
+                        for (int t = 0; t < 9; t++) {
+                            const int iy = yy + t / 3 - 1, ix = xx + t % 3 - 1;
+                            if (iy >= 0 && iy < HH && ix >= 0 && ix < WW)
+                                acc += (double)w[(o * 16 + i) * 9 + t] * in[((n * 16 + i) * HH + iy) * WW + ix];
+                        }
+                    conv[((n * 16 + o) * HH + yy) * WW + xx] = acc;
+                    mean[o] += acc / (NB * HH * WW);
+                }
+    for (int k = 0; k < SZ; k++) var[k / (HH * WW) % 16] += pow(conv[k] - mean[k / (HH * WW) % 16], 2) / (NB * HH * WW);
+    for (int pass = 0; pass < 2; pass++) { /* training, then evaluation */
+        static double want[SZ];
+        for (int k = 0; k < SZ; k++) {
+            const int o = k / (HH * WW) % 16, count = NB * HH * WW;
+            const double m = pass ? 0.1 * mean[o] : mean[o], v = pass ? 0.9 + 0.1 * var[o] * count / (count - 1) : var[o];
+            const double z = gamma[o] * (conv[k] - m) / sqrt(v + 1e-5) + beta[o] + in[k];
+            want[k] = z > 0 ? z : 0;
+        }
+        memcpy(plan_input(p), in, sizeof in);
+        CHECK_OK(plan_forward(p, pass == 0, 1));
+        CHECK_OK(plan_read(p, y, false, got));
+        const double err = rel_error(got, want, SZ);
+        CHECK(err <= TOL, "%s pass: max relative error %.2e", pass ? "evaluation" : "training", err);
+        const cnn_status st = plan_read(p, b, false, got);
+        cnn_clear_error();
+        const char *knob = getenv("CNN_CONV16"); /* CNN_CONV16=0: oneDNN's convolution, the batch norm as usual */
+        const bool deferred = pass == 0 && c16_available() && !(knob && !strcmp(knob, "0"));
+        CHECK((st != CNN_OK) == deferred, "%s pass: the batch norm's output %s", pass ? "evaluation" : "training",
+              st != CNN_OK ? "was refused" : "was readable");
+        printf("plan, %s pass: max relative error %.2e, the batch norm's output %s\n", pass ? "evaluation" : "training",
+               err, st != CNN_OK ? "left to the addition" : "written");
+    }
+    plan_free(p);
+    graph_free(g);
+}
+
 int main(void) {
+    check_plan(); /* any build: with oneDNN's convolution where these kernels are missing */
     if (!c16_available()) {
-        printf("skipped: this build has no AVX-512 kernels\n");
-        return 77;
+        printf("the kernels themselves skipped: this build has no AVX-512 kernels\n");
+        return test_report("test_conv16");
     }
     static const c16_shape shapes[] = {
         {2, 5, 16},  /* one tile per row: its first and last input pixels both padding */

@@ -66,6 +66,7 @@ struct plan {
     premat *remats;
     int nremats;
     bool *rg, *grad_zero, *used;
+    bool *unwritten;           /* per tensor: its value was not written in the last forward (plan_value_unwritten) */
     dnnl_memory_desc_t *md;
     pbuf *bufs;
     int nbufs, cap_bufs;
@@ -827,11 +828,12 @@ static cnn_status plan_alloc(plan *p) {
     p->rg = zalloc(sizeof(bool) * g->ntensors);
     p->grad_zero = zalloc(sizeof(bool) * g->ntensors);
     p->used = zalloc(sizeof(bool) * g->ntensors);
+    p->unwritten = zalloc(sizeof(bool) * g->ntensors);
     p->md = zalloc(sizeof(dnnl_memory_desc_t) * g->ntensors);
     p->labels = zalloc(sizeof(int32_t) * p->batch);
     p->pval_mem = zalloc(sizeof(dnnl_memory_t) * g->nparams);
     p->pgrad_mem = zalloc(sizeof(dnnl_memory_t) * g->nparams);
-    if (!p->order || !p->nodes || !p->val || !p->grad || !p->rg || !p->grad_zero || !p->used || !p->md ||
+    if (!p->order || !p->nodes || !p->val || !p->grad || !p->rg || !p->grad_zero || !p->used || !p->unwritten || !p->md ||
         !p->labels || !p->pval_mem || !p->pgrad_mem || !p->root || !p->remat)
         return cnn_fail(CNN_ERR_NOMEM, "plan: out of memory");
     for (int i = 0; i < g->nnodes; i++) {
@@ -955,6 +957,7 @@ void plan_free(plan *p) {
     free(p->rg);
     free(p->grad_zero);
     free(p->used);
+    free(p->unwritten);
     free(p->md);
     free(p->labels);
     free(p);
@@ -1025,9 +1028,13 @@ cnn_status plan_backward(plan *p) {
     return CNN_OK;
 }
 
+void plan_value_unwritten(plan *p, int tid, bool unwritten) { p->unwritten[tid] = unwritten; }
+
 cnn_status plan_read(plan *p, int tid, bool grad, float *nchw) {
     int h = grad ? p->grad[tid] : p->val[tid];
     if (h < 0) return cnn_fail(CNN_ERR_ARG, "tensor %d has no %s in this plan", tid, grad ? "gradient" : "value");
+    if (!grad && p->unwritten[tid])
+        return cnn_fail(CNN_ERR_ARG, "tensor %d was not written in the last forward (its reader computed it itself)", tid);
     const tensor *t = &p->g->tensors[tid];
     if (p->md[tid].ndims == 2) {
         memcpy(nchw, plan_buf(p, h), sizeof(float) * p->batch * t->c);

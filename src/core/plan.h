@@ -28,7 +28,8 @@ int32_t *plan_labels(plan *p);
 cnn_status plan_forward(plan *p, bool training, uint64_t step_key);
 /* Backward pass from the attached losses (train plans only); fills the parameter gradients. */
 cnn_status plan_backward(plan *p);
-/* Read a tensor's value (or gradient) in canonical nchw order: batch*c*h*w floats. */
+/* Read a tensor's value (or gradient) in canonical nchw order: batch*c*h*w floats. A value that the last
+ * forward did not write (plan_value_unwritten) is refused. */
 cnn_status plan_read(plan *p, int tid, bool grad, float *nchw);
 /* Logits of the main output, plain batch×classes. */
 const float *plan_logits(plan *p);
@@ -73,6 +74,9 @@ void plan_keep_output(plan *p, int nid, int slot);
 /* This op's backward overwrites input gradients: accumulating slots get a temporary. */
 void plan_grad_overwrites(plan *p, int nid);
 bool plan_needs_grad(const plan *p, int tid);
+/* At run time: whether this forward left tensor tid's value unwritten (its only reader computes it from the
+ * producer's inputs itself: batch norm leaving its normalization to the addition after it), for plan_read. */
+void plan_value_unwritten(plan *p, int tid, bool unwritten);
 int plan_request(plan *p, int nid, enum buf_life life, const dnnl_memory_desc_t *md, size_t bytes);
 /* Create a primitive from a descriptor made with be_attr() (user scratchpad). Returns a handle. */
 int plan_prim(plan *p, const_dnnl_primitive_desc_t pd, cnn_status *st);

@@ -436,6 +436,7 @@ static void bn_forward(plan *p, int nid) {
     }
     dnnl_exec_arg_t args[7];
     if (!plan_training_pass(p)) {
+        plan_value_unwritten(p, n->out[0], false);
         fwd_args(p, nid, vec_mem(p, nid, BN_RMEAN), vec_mem(p, nid, BN_RVAR), args);
         plan_run(p, s->fwd_eval, 6, args);
         return;
@@ -444,7 +445,8 @@ static void bn_forward(plan *p, int nid) {
     if (s->ws >= 0) args[6] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, plan_buf_mem(p, s->ws)};
     const tensor *t = &plan_graph(p)->tensors[n->in[0]];
     if (s->sync || s->given) batch_statistics(p, nid);
-    if (s->deferred) { /* the addition after it normalizes, with these */
+    plan_value_unwritten(p, n->out[0], s->deferred != NULL);
+    if (s->deferred) { /* the addition after it normalizes, with these (its output is not written) */
         const int C = t->c, B = be_block(), nb = (C + B - 1) / B;
         const float *mean = plan_buf(p, s->mean), *var = plan_buf(p, s->var);
         const float *gamma = plan_param_ptr(p, nid, BN_WEIGHT), *beta = plan_param_ptr(p, nid, BN_BIAS);
