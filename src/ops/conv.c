@@ -1122,7 +1122,7 @@ bool op_conv_output_sums(plan *p, int nid, int reader, double *sums) {
     const graph *g = plan_graph(p);
     conv_state *s = plan_state(p, nid);
     const int out = g->nodes[nid].out[0];
-    if (!plan_is_train(p) || strcmp(g->nodes[nid].op->type, "conv2d") != 0 || !s->c16.on) return false;
+    if (!plan_is_train(p) || strcmp(g->nodes[nid].op->type, "conv2d") != 0 || !s || !s->c16.on) return false;
     for (int m = 0; m < g->nnodes; m++) /* nothing else reads (or overwrites) the output in between */
         for (int k = 0; k < g->nodes[m].nin; k++)
             if (g->nodes[m].in[k] == out && m != reader) return false;
