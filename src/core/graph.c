@@ -74,6 +74,17 @@ int graph_add_tensor(graph *g, int c, int h, int w, enum layout layout) {
     return g->ntensors++;
 }
 
+int graph_sole_reader(const graph *g, int t) {
+    int reader = -1;
+    for (int m = 0; m < g->nnodes; m++)
+        for (int k = 0; k < g->nodes[m].nin; k++)
+            if (g->nodes[m].in[k] == t) {
+                if (reader >= 0 && reader != m) return -1;
+                reader = m;
+            }
+    return reader;
+}
+
 int graph_input(graph *g, int c, int h, int w) {
     int t = graph_add_tensor(g, c, h, w, LAYOUT_PLAIN);
     if (t >= 0) g->input = t;

@@ -147,6 +147,8 @@ int graph_input(graph *g, int c, int h, int w);
 /* Mark the logits (main) or an auxiliary training-only head with its loss weight. */
 void graph_set_output(graph *g, int tensor, enum output_kind kind, float loss_weight);
 int graph_main_output(const graph *g);
+/* The node that alone reads tensor t (through any of its inputs), -1 if none or several. */
+int graph_sole_reader(const graph *g, int t);
 
 /* Name scopes: graph_push(g, "layer1.0") ... graph_pop(g). */
 void graph_push(graph *g, const char *name);

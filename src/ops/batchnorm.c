@@ -83,18 +83,6 @@ static cnn_status alloc_sums(bn_state *s, int64_t c) {
     return s->sums && s->part && s->coef ? CNN_OK : cnn_fail(CNN_ERR_NOMEM, "out of memory");
 }
 
-/* The node that alone reads tensor t, -1 if none or several */
-static int sole_reader(const graph *g, int t) {
-    int reader = -1;
-    for (int m = 0; m < g->nnodes; m++)
-        for (int k = 0; k < g->nodes[m].nin; k++)
-            if (g->nodes[m].in[k] == t) {
-                if (reader >= 0 && reader != m) return -1;
-                reader = m;
-            }
-    return reader;
-}
-
 static cnn_status bn_compile(plan *p, int nid) {
     graph *g = plan_graph(p);
     node *n = &g->nodes[nid];
@@ -127,9 +115,13 @@ static cnn_status bn_compile(plan *p, int nid) {
     if (!s->sync && !silu && producer >= 0) {
         if (!(s->sums = calloc(2 * c + 1, sizeof(double)))) return cnn_fail(CNN_ERR_NOMEM, "out of memory");
         s->given = op_conv_output_sums(p, producer, nid, s->sums);
+        if (!s->given) { /* the sums are this batch norm's only where the convolution gives them */
+            free(s->sums);
+            s->sums = NULL;
+        }
         int reader = -1;
-        if (s->given && !(plan_fused(p, nid) & FUSED_RELU) && !g->recompute && (reader = sole_reader(g, n->out[0])) >= 0 &&
-            op_add_normalizes(p, reader, nid)) {
+        if (s->given && !(plan_fused(p, nid) & FUSED_RELU) && !g->recompute &&
+            (reader = graph_sole_reader(g, n->out[0])) >= 0 && op_add_normalizes(p, reader, nid)) {
             const int nb = (int)((c + be_block() - 1) / be_block());
             if (!(s->deferred = calloc((size_t)3 * nb * be_block(), sizeof(float))))
                 return cnn_fail(CNN_ERR_NOMEM, "out of memory");

@@ -225,7 +225,7 @@ static cnn_status bwd_weights_pd(const conv_geom *g, const dnnl_memory_desc_t *s
     return be_pd(pd, &cd, NULL, fpd, 1, "convolution backward weights");
 }
 
-/* The environment's A/B switches (CNN_WINOGRAD, CNN_OWN_SILU, CNN_NHWC16): on unless set to 0. */
+/* The environment's A/B switches (CNN_WINOGRAD, CNN_OWN_SILU, CNN_NHWC16, CNN_CONV16): on unless set to 0. */
 static bool knob_enabled(const char *name) {
     const char *e = getenv(name);
     return !e || strcmp(e, "0");
@@ -1123,9 +1123,7 @@ bool op_conv_output_sums(plan *p, int nid, int reader, double *sums) {
     conv_state *s = plan_state(p, nid);
     const int out = g->nodes[nid].out[0];
     if (!plan_is_train(p) || strcmp(g->nodes[nid].op->type, "conv2d") != 0 || !s || !s->c16.on) return false;
-    for (int m = 0; m < g->nnodes; m++) /* nothing else reads (or overwrites) the output in between */
-        for (int k = 0; k < g->nodes[m].nin; k++)
-            if (g->nodes[m].in[k] == out && m != reader) return false;
+    if (graph_sole_reader(g, out) != reader) return false; /* nothing else reads (or overwrites) the output */
     if ((s->c16.chunk_sums = plan_request(p, nid, LIFE_FWD, NULL, sizeof(double) * c16_chunk_sums(&s->c16.shape))) < 0)
         return false;
     s->c16.sums = sums;

@@ -116,9 +116,10 @@ void c16_forward(const c16_shape *s, const float *x, const float *w, float *y, d
         for (int j = 0; j < 32; j++) sums[j] += chunk_sums[(size_t)k * 32 + j];
 }
 
-/* part[tap][o][i] += Σ over one image's pixels (summed apart, then added: shorter sums in float) of x[pixel + tap offset][i] · dy[pixel][o], for the 8 output
- * channels o of `half` and the three taps of kernel row kh: 24 vectors of accumulators (over i), each
- * output-gradient value broadcast once for its three taps, the input row's vectors slid along. */
+/* part[tap][o][i] += Σ over one image's pixels of x[pixel + tap offset][i] · dy[pixel][o] (the image's sum
+ * made apart, then added: shorter sums in float), for the 8 output channels o of `half` and the three taps of
+ * kernel row kh: 24 vectors of accumulators (over i), each output-gradient value broadcast once for its
+ * three taps, the input row's vectors slid along. */
 static void image_row_taps(const c16_shape *s, const float *x, const float *dy, int kh, int half, const float *next_x,
                            const float *next_dy, float *part) {
     const int H = s->h, W = s->w;
