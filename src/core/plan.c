@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct pbuf {
     size_t bytes, off;
@@ -787,9 +788,25 @@ static size_t pack_buffers(plan *p) {
     return total;
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+/* The arena and the scratch on 2 MB pages where the kernel gives them on request (transparent huge pages in
+ * "madvise" mode, Debian's default): the activations of a step are streamed through once or twice per op, and
+ * with 4 KB pages each 8 MB tensor of resnet20's first stage spans 2048 TLB entries. Measured alternating (2-core
+ * Intel AVX-512; CNN_THP=0 in the environment keeps 4 KB pages): resnet20 training at batch 128 +1% (higher in 9
+ * of 11 pairs), efficientnet_b0 inference at batch 32 +3–5%, resnet50 inference +1%, resnet50 training within
+ * noise. */
+static void *arena_alloc(size_t bytes) {
+    const char *knob = getenv("CNN_THP");
+    if (bytes < HUGE_PAGE || (knob && !strcmp(knob, "0"))) return aligned_alloc(64, align64(bytes ? bytes : 64));
+    const size_t n = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    void *a = aligned_alloc(HUGE_PAGE, n);
+    if (a) madvise(a, n, MADV_HUGEPAGE); /* (advice: where it fails, 4 KB pages as before) */
+    return a;
+}
+
 static cnn_status bind_memory(plan *p) {
-    p->arena = aligned_alloc(64, p->arena_bytes ? p->arena_bytes : 64);
-    p->scratch = aligned_alloc(64, align64(p->scratch_bytes ? p->scratch_bytes : 64));
+    p->arena = arena_alloc(p->arena_bytes);
+    p->scratch = arena_alloc(p->scratch_bytes);
     if (!p->arena || !p->scratch)
         return cnn_fail(CNN_ERR_NOMEM,
                         "cannot allocate %.1f MB of activations for batch %d: try a smaller --batch-size",
