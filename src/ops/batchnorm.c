@@ -438,7 +438,9 @@ static void bn_forward(plan *p, int nid) {
     const tensor *t = &plan_graph(p)->tensors[n->in[0]];
     if (s->sync || s->given) batch_statistics(p, nid);
     plan_value_unwritten(p, n->out[0], s->deferred != NULL);
-    if (s->deferred) { /* the addition after it normalizes, with these (its output is not written) */
+    if (s->deferred) { /* the addition after it normalizes, with these (its output is not written); the scale as
+                          γ/√(var + ε), not silu_coefficients' γ·(1/√(var + ε)): the bits of oneDNN's own
+                          normalization, which plans that do not defer (--recompute) run (test_recompute) */
         const int C = t->c, B = be_block(), nb = (C + B - 1) / B;
         const float *mean = plan_buf(p, s->mean), *var = plan_buf(p, s->var);
         const float *gamma = plan_param_ptr(p, nid, BN_WEIGHT), *beta = plan_param_ptr(p, nid, BN_BIAS);
