@@ -1,6 +1,7 @@
 """test_bench_run.py — bench/run, the side-by-side benchmark against PyTorch: its table is what its raw
 measurements say (each contender's median img/s over the rounds, the median and range of the rounds'
-ratios to PyTorch's best, the peak RSS), computed here again with Python's statistics module; rounds
+ratios to PyTorch's best, the peak RSS, the median of the rounds' shares of the f32 ceiling measured before
+cnn.c's run in each, the median ceiling), computed here again with Python's statistics module; rounds
 alternate the contenders' order; a model this build lacks is reported, not fatal; bad flags are refused
 with the flag named. Timings themselves are not judged (benchmarks are not timed tests)."""
 import os
@@ -50,6 +51,15 @@ def check_against_raw(rows, raw, rounds):
         torch_rss = max(int(r[5]) for r in mine if r[2] != "cnn")
         check(f[6] == f"{cnn_rss}MB" and f[7] == f"{torch_rss}MB", f"{name}: RSS {f[6]} {f[7]}, raw {cnn_rss} {torch_rss}")
         check(all(float(r[3]) > 0 for r in mine), f"{name}: every measurement has a speed")
+        cnn = [r for r in mine if r[2] == "cnn"]
+        check(all(float(r[6]) > 0 for r in cnn) and all(float(r[6]) == 0 for r in mine if r[2] != "cnn"),
+              f"{name}: a ceiling measured with each of cnn.c's runs only: {[r[6] for r in mine]}")
+        if all(float(r[6]) > 0 for r in cnn):
+            share = statistics.median(100 * float(r[4]) / float(r[6]) for r in cnn)
+            check(abs(float(f[5].rstrip("%")) - share) <= 0.51,
+                  f"{name}: % of the ceiling {f[5]}, the rounds' median {share:.2f}")
+            ceiling = statistics.median(float(r[6]) for r in cnn)
+            check(abs(float(f[8]) - ceiling) <= 0.051, f"{name}: ceiling {f[8]}, the rounds' median {ceiling}")
 
 
 def main():
