@@ -266,25 +266,34 @@ def winograd_rule():
     /proc/cpuinfo), every other convolution its direct ones; CNN_WINOGRAD=0 turns Winograd off. In evaluation
     on AVX-512 those convolutions run cnn.c's own Winograd instead where they have 96 input channels or at most
     1024 tiles of 4x4 (ResNet-20 at batch 8: all of them), so they leave oneDNN's log and the rest stays as
-    without Winograd; in training on AVX-512 the 3x3 stride-1 convolutions of 16 -> 16 channels run cnn.c's own
-    kernels (all three passes; CNN_CONV16=0 gives them back to oneDNN). The shapes and kernels are read from
-    oneDNN's own log, not from cnn.c."""
+    without Winograd; in training on AVX-512 the 3x3 stride-1 convolutions of 16 -> 16 channels and the stride-2
+    ones of 16 -> 32 and 32 -> 64 run cnn.c's own kernels (all three passes; CNN_CONV16=0 gives both back to
+    oneDNN, CNN_CONV_S2=0 the stride-2 ones). The shapes and kernels are read from oneDNN's own log, not from
+    cnn.c."""
     flags = open("/proc/cpuinfo").read().split()
     avx512 = all(f in flags for f in ("avx512f", "avx512bw", "avx512vl", "avx512dq"))
     seen = set()
     fits = lambda q: q["kh"] == 3 and q["sh"] == 1 and q["ic"] >= 32 and q["oc"] >= 32 and q["oh"] >= 4 and q["ow"] >= 4
     own16 = lambda q: q["kh"] == 3 and q["sh"] == 1 and q["ic"] == 16 and q["oc"] == 16 and q["ow"] % 16 == 0
+    own_s2 = lambda q: q["kh"] == 3 and q["sh"] == 2 and q["ic"] % 16 == 0 and q["oc"] % 32 == 0 and q["iw"] % 16 == 0
     for mode in ("train", "eval"):
         runs = conv_kernels("--model", "resnet20", "--batch-size", "8", "--mode", mode)
-        check(len(runs) >= (57 - 18 * avx512 if mode == "train" else 21 - 10 * avx512),
+        check(len(runs) >= (57 - 24 * avx512 if mode == "train" else 21 - 10 * avx512),
               f"resnet20 {mode}: {len(runs)} convolutions logged")
         if mode == "train":
             check(not any(own16(q) for _, _, q in runs) if avx512 else sum(own16(q) for _, _, q in runs) >= 18,
                   f"resnet20 train: oneDNN ran {sum(own16(q) for _, _, q in runs)} of the 16 -> 16 convolutions")
+            check(not any(own_s2(q) for _, _, q in runs) if avx512 else sum(own_s2(q) for _, _, q in runs) >= 6,
+                  f"resnet20 train: oneDNN ran {sum(own_s2(q) for _, _, q in runs)} of the stride-2 3x3 convolutions")
             if avx512:
                 back = conv_kernels("--model", "resnet20", "--batch-size", "8", "--mode", mode, env={"CNN_CONV16": "0"})
-                check(sum(own16(q) for _, _, q in back) >= 18,
-                      f"CNN_CONV16=0: oneDNN ran {sum(own16(q) for _, _, q in back)} of the 16 -> 16 convolutions")
+                check(sum(own16(q) for _, _, q in back) >= 18 and sum(own_s2(q) for _, _, q in back) >= 6,
+                      f"CNN_CONV16=0: oneDNN ran {sum(own16(q) for _, _, q in back)} of the 16 -> 16 convolutions, "
+                      f"{sum(own_s2(q) for _, _, q in back)} of the stride-2 3x3 ones")
+                back = conv_kernels("--model", "resnet20", "--batch-size", "8", "--mode", mode, env={"CNN_CONV_S2": "0"})
+                check(sum(own16(q) for _, _, q in back) == 0 and sum(own_s2(q) for _, _, q in back) >= 6,
+                      f"CNN_CONV_S2=0: oneDNN ran {sum(own16(q) for _, _, q in back)} of the 16 -> 16 convolutions, "
+                      f"{sum(own_s2(q) for _, _, q in back)} of the stride-2 3x3 ones")
         if mode == "eval" and avx512:
             direct = conv_kernels("--model", "resnet20", "--batch-size", "8", "--mode", mode, env={"CNN_WINOGRAD": "0"})
             key = lambda r: sorted(r[2].items())
@@ -321,7 +330,7 @@ def bench_profile():
     3x3 stride 2 = 32*256*144 + 64*64*288; 1x1 stride 2 = 32*256*16 + 64*64*32; linear 64*10. Training adds the
     weight and input gradients, but the stem's input (the image) needs none. Winograd (AVX-512) takes the 32- and
     64-channel stride-1 ones; in training (AVX-512) cnn.c's own kernels the 16-channel ones after the stem
-    ("conv2d 3x3 own")."""
+    ("conv2d 3x3 own") and the stride-2 3x3 ones ("conv2d 3x3 s2 own")."""
     b = 16
     s1, s2, p2, fc = 442368 + 6 * 16 * 1024 * 144 + 5 * 32 * 256 * 288 + 5 * 64 * 64 * 576, 32 * 256 * 144 + 64 * 64 * 288, \
         32 * 256 * 16 + 64 * 64 * 32, 64 * 10
@@ -343,8 +352,9 @@ def bench_profile():
     check(all(bwd == 0 for _, bwd, _ in rows.values()), "eval: a backward time")
     rows = profile_rows(*args, env={"CNN_WINOGRAD": "0"})
     own = 3 * 6 * 16 * 1024 * 144 if avx512 else 0
-    expect(rows, {"conv2d 3x3": 3 * s1 - 442368 - own, "conv2d 3x3 s2": 3 * s2, "conv2d 1x1 s2": 3 * p2, "linear": 3 * fc,
-                  **({"conv2d 3x3 own": own} if avx512 else {})}, "train, direct")
+    expect(rows, {"conv2d 3x3": 3 * s1 - 442368 - own, "conv2d 3x3 s2 own" if avx512 else "conv2d 3x3 s2": 3 * s2,
+                  "conv2d 1x1 s2": 3 * p2, "linear": 3 * fc, **({"conv2d 3x3 own": own} if avx512 else {})},
+           "train, direct")
     check("batchnorm + relu" in rows and "add + relu" in rows and "batchnorm" in rows and "relu" not in rows,
           f"train: rows {sorted(rows)}")
     rows = profile_rows(*args, "--mode", "eval")

@@ -15,7 +15,9 @@
  * on few tiles (small batches), run cnn.c's own (winograd.h; own_winograd_fits), on the derived weights of
  * conv_fold transformed once per change; CNN_WINOGRAD=0 keeps them all direct. In training, 3×3 stride-1
  * convolutions of 16 → 16 channels (the CIFAR ResNets' first stage) run cnn.c's own kernels (conv16.h;
- * own16_fits), which also give the batch norm after them its statistics (op_conv_output_sums). 1×1 convolutions of
+ * own16_fits), which also give the batch norm after them its statistics (op_conv_output_sums), and so do the
+ * 3×3 stride-2 ones whose channels fill blocks of 16 in and pairs of blocks out (their entries to the next stages:
+ * conv_s2.h; own_s2_fits). 1×1 convolutions of
  * evaluation plans followed by a SiLU run cnn.c's own kernel (pointwise.h; own_pointwise_fits), the SiLU
  * applied in registers, where oneDNN's post-op doubled their time, and so do stride-1 depthwise convolutions
  * followed by a SiLU (depthwise.h; own_depthwise_fits); CNN_OWN_SILU=0 keeps oneDNN's for both. Grouped
@@ -34,6 +36,7 @@
 #include "core/plan.h"
 #include "ops/adapt.h"
 #include "ops/conv16.h"
+#include "ops/conv_s2.h"
 #include "ops/layout.h"
 #include "ops/depthwise.h"
 #include "ops/ops.h"
@@ -79,14 +82,17 @@ typedef struct conv_state {
     bool depthwise;                       /* backward weights by conv_bwd_weights_depthwise */
     int dw_wide, dw_to_wide;              /* merged groups: the weight gradient in the primitive's layout, its reorder */
     bool bf16;                            /* the primitives compute in bf16 (graph.bf16, where oneDNN has kernels) */
-    struct {                              /* cnn.c's own 16 → 16 channel kernels (conv16.h) in place of every
-                                             primitive: own16_fits */
-        bool on;
-        c16_shape shape;
+    struct {                              /* cnn.c's own direct 3×3 kernels in place of every primitive: 16 → 16
+                                             channels at stride 1 (conv16.h, own16_fits) or stride 2 (conv_s2.h,
+                                             own_s2_fits) */
+        bool on, s2;
+        c16_shape shape;                  /* stride 1 */
+        s2_shape s2_shape;                /* stride 2 */
         int scratch, threads;             /* the backward weights' per-thread sums, for `threads` threads */
-        double *sums;                     /* the output's channel sums for the batch norm after it (NULL: none) */
+        double *sums;                     /* stride 1: the output's channel sums for the batch norm after it (NULL:
+                                             none) */
         int chunk_sums;                   /* their parts per chunk of rows (-1: none) */
-    } c16;
+    } direct;
     char kind[96];                        /* conv_kind: size, stride, grouping, algorithm (room for any ints) */
     struct {                              /* cnn.c's own forward instead of a primitive (evaluation) */
         enum { OWN_NONE, OWN_WINOGRAD, OWN_POINTWISE, OWN_DEPTHWISE } kernel;
@@ -507,8 +513,26 @@ static bool own16_fits(const conv_attr *a, const conv_geom *g, const dnnl_memory
            knob_enabled("CNN_CONV16");
 }
 
-/* The weights of one block of 16 channels each way, per tap: oneDNN's OIhw16i16o is conv16.h's C16_IO,
- * OIhw16o16i its C16_OI. */
+/* cnn.c's own direct kernels (conv_s2.h) take the 3×3 stride-2 convolutions of training plans whose channels
+ * fill blocks of 16 in and pairs of them out (the CIFAR ResNets' entries to their second and third stages) with
+ * nothing fused, bias or folded: forward, backward data (adding into the input gradient the shortcut wrote) and
+ * backward weights (docs/design.md, "Stride-2 convolutions of training"). CNN_CONV_S2=0 in the environment keeps
+ * oneDNN's for them (A/B runs), and so does CNN_CONV16=0. */
+static bool own_s2_fits(const conv_attr *a, const conv_geom *g, bool train, const dnnl_memory_desc_t *src,
+                        const dnnl_memory_desc_t *dst) {
+    const conv_cfg *c = &a->cfg;
+    dnnl_memory_desc_t bs, bd;
+    blocked_of(src, &bs);
+    blocked_of(dst, &bd);
+    return train && s2_available() && be_block() == 16 && c->k == 3 && c->stride == 2 && c->pad == 1 &&
+           c->dilation == 1 && c->groups == 1 && !a->window && !g->bias && !g->sum && g->act == dnnl_alg_kind_undef &&
+           g->alg == dnnl_convolution_direct && src->data_type == dnnl_f32 && be_md_equal(src, &bs) &&
+           be_md_equal(dst, &bd) && s2_fits(a->in_c, c->out_c, (int)src->dims[2], (int)src->dims[3]) &&
+           knob_enabled("CNN_CONV16") && knob_enabled("CNN_CONV_S2");
+}
+
+/* The weights in blocks of 16 channels each way, per tap: oneDNN's OIhw16i16o is conv16.h's C16_IO and
+ * conv_s2.h's S2_IO, OIhw16o16i their C16_OI and S2_OI. */
 static dnnl_memory_desc_t c16_weights_md(const conv_geom *g, bool out_inner) {
     dnnl_memory_desc_t md;
     dnnl_memory_desc_init_by_tag(&md, 4, g->w.dims, dnnl_f32, out_inner ? dnnl_OIhw16i16o : dnnl_OIhw16o16i);
@@ -725,14 +749,15 @@ static cnn_status compile_backward(plan *p, int nid, const conv_geom *g, const d
     dnnl_memory_desc_t dy = typed(dst, s->bf16 ? dnnl_bf16 : dnnl_f32), dx = typed(src, dnnl_f32);
     dnnl_primitive_desc_t pd = NULL;
     cnn_status st = adapter_make(p, nid, tdst, &dy, true, LIFE_BWD, &s->ddst);
-    if (!st && s->c16.on) { /* own16_fits: the tensors in the kernels' layout, no adapter */
+    if (!st && s->direct.on) { /* own16_fits, own_s2_fits: the tensors in the kernels' layout, no adapter */
         const dnnl_memory_desc_t oi = c16_weights_md(g, false);
         plan_keep_input(p, nid, 0);
         if (plan_needs_grad(p, n->in[0])) st = use_param(p, nid, 0, &oi, false, &s->w_bwd_view);
         if (!st) st = use_param(p, nid, 0, &oi, true, &s->dw_view);
-        s->c16.threads = omp_get_max_threads();
-        if (!st && (s->c16.scratch = plan_request(p, nid, LIFE_BWD, NULL,
-                                                  sizeof(float) * c16_scratch_floats(s->c16.threads))) < 0)
+        s->direct.threads = omp_get_max_threads();
+        const size_t scratch = s->direct.s2 ? s2_scratch_floats(&s->direct.s2_shape, s->direct.threads)
+                                            : c16_scratch_floats(s->direct.threads);
+        if (!st && (s->direct.scratch = plan_request(p, nid, LIFE_BWD, NULL, sizeof(float) * scratch)) < 0)
             st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
         if (!st && s->ddst.buf >= 0) st = cnn_fail(CNN_ERR_INTERNAL, "%s: an own kernel on a converted gradient", n->name);
         s->bw_src = s->bw_ddst = s->dsrc = (adapter){-1, -1};
@@ -845,7 +870,7 @@ static void set_kind(conv_state *s, const conv_attr *a, const conv_geom *g) {
         n += snprintf(s->kind + n, sizeof s->kind - n, " groups %d", c->groups);
     if (g->alg == dnnl_convolution_winograd || s->own.kernel == OWN_WINOGRAD)
         n += snprintf(s->kind + n, sizeof s->kind - n, " winograd");
-    if (s->own.kernel == OWN_POINTWISE || s->own.kernel == OWN_DEPTHWISE || s->c16.on)
+    if (s->own.kernel == OWN_POINTWISE || s->own.kernel == OWN_DEPTHWISE || s->direct.on)
         n += snprintf(s->kind + n, sizeof s->kind - n, " own");
     if (s->bf16) snprintf(s->kind + n, sizeof s->kind - n, " bf16");
 }
@@ -862,7 +887,7 @@ static cnn_status conv_compile(plan *p, int nid) {
     s->fold.bn = plan_absorbed(p, nid, "batchnorm");
     s->fold.expand = 1;
     s->fold.wide = s->fold.bias = s->fold.scale = s->fold.folded_bwd = s->fold.to_bwd = s->fold.folded = -1;
-    s->fold.own = s->fold.from_canon = s->own.scratch = s->c16.scratch = s->c16.chunk_sums = -1;
+    s->fold.own = s->fold.from_canon = s->own.scratch = s->direct.scratch = s->direct.chunk_sums = -1;
     plan_set_state(p, nid, s);
     const conv_attr *a = n->attr;
     conv_geom g;
@@ -899,8 +924,13 @@ static cnn_status conv_compile(plan *p, int nid) {
             choose_winograd(&g, train, train && plan_needs_grad(p, n->in[0]), &src, &dst, &fpd);
         if (!st && !s->own.kernel && s->fold.bn < 0 && s->fold.expand == 1 && own16_fits(a, &g, &src, &dst)) {
             const tensor *y = &gr->tensors[n->out[0]];
-            s->c16.on = true;
-            s->c16.shape = (c16_shape){plan_batch(p), y->h, y->w};
+            s->direct.on = true;
+            s->direct.shape = (c16_shape){plan_batch(p), y->h, y->w};
+        } else if (!st && !s->own.kernel && s->fold.bn < 0 && s->fold.expand == 1 &&
+                   own_s2_fits(a, &g, train, &src, &dst)) {
+            const tensor *x = &gr->tensors[n->in[0]];
+            s->direct.on = s->direct.s2 = true;
+            s->direct.s2_shape = (s2_shape){plan_batch(p), a->in_c, a->cfg.out_c, x->h, x->w};
         }
     }
     if (st) return st;
@@ -925,10 +955,10 @@ static cnn_status conv_compile(plan *p, int nid) {
         s->own.post = (g.sum ? WINO_ADD : 0) | (g.act == dnnl_eltwise_relu ? WINO_RELU : 0);
         if ((s->own.scratch = plan_request(p, nid, LIFE_FWD, NULL, sizeof(float) * wino_scratch_floats(&s->own.shape))) < 0)
             st = cnn_fail(CNN_ERR_NOMEM, "out of memory");
-    } else if (!s->c16.on)
+    } else if (!s->direct.on)
         s->fwd = plan_prim(p, fpd, &st);
     const dnnl_memory_desc_t io = c16_weights_md(&g, true);
-    const dnnl_memory_desc_t *wmd = s->c16.on ? &io : be_query_md(fpd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *wmd = s->direct.on ? &io : be_query_md(fpd, dnnl_query_weights_md, 0);
     /* in bf16 the weights stay f32 (placed in the forward's layout if this is their first use): the
      * primitives read a bf16 view of them, refreshed when they change; merged groups read the
      * derived weights, and the parameter keeps PyTorch's layout */
@@ -942,7 +972,7 @@ static cnn_status conv_compile(plan *p, int nid) {
     if (!st) st = adapter_make(p, nid, plan_md(p, n->out[0]), &dst, false, LIFE_FWD, &s->dst);
     if (!st && g.sum && s->dst.buf >= 0) /* conv_absorb takes additions only where the output needs no adapter */
         st = cnn_fail(CNN_ERR_INTERNAL, "%s: a fused addition on a converted output", n->name);
-    if (!st && (s->own.kernel || s->c16.on) && (s->src.buf >= 0 || s->dst.buf >= 0))
+    if (!st && (s->own.kernel || s->direct.on) && (s->src.buf >= 0 || s->dst.buf >= 0))
         st = cnn_fail(CNN_ERR_INTERNAL, "%s: an own kernel on a converted input or output", n->name);
     if (!st && train) st = compile_backward(p, nid, &g, &src, &dst, fpd);
     dnnl_primitive_desc_destroy(fpd);
@@ -1034,11 +1064,16 @@ static void conv_forward(plan *p, int nid) {
         own_forward(p, nid);
         return;
     }
-    if (s->c16.on) {
-        const bool sums = s->c16.sums && plan_training_pass(p);
-        c16_forward(&s->c16.shape, plan_val(p, n->in[0]), mem_ptr(plan_param_mem(p, nid, 0, s->w_fwd_view)),
-                    plan_val(p, n->out[0]), sums ? s->c16.sums : NULL,
-                    sums ? plan_buf(p, s->c16.chunk_sums) : NULL);
+    if (s->direct.on && s->direct.s2) {
+        s2_forward(&s->direct.s2_shape, plan_val(p, n->in[0]), mem_ptr(plan_param_mem(p, nid, 0, s->w_fwd_view)),
+                   plan_val(p, n->out[0]));
+        return;
+    }
+    if (s->direct.on) {
+        const bool sums = s->direct.sums && plan_training_pass(p);
+        c16_forward(&s->direct.shape, plan_val(p, n->in[0]), mem_ptr(plan_param_mem(p, nid, 0, s->w_fwd_view)),
+                    plan_val(p, n->out[0]), sums ? s->direct.sums : NULL,
+                    sums ? plan_buf(p, s->direct.chunk_sums) : NULL);
         return;
     }
     dnnl_memory_t y = plan_val_mem(p, n->out[0]);
@@ -1056,23 +1091,29 @@ static void conv_forward(plan *p, int nid) {
     adapter_out_end(p, &s->dst, y);
 }
 
-/* conv16.h's backward: the input gradient added to where another consumer wrote first */
-static void own16_backward(plan *p, int nid) {
+/* The own direct kernels' backward (conv16.h, conv_s2.h): the input gradient added to where another consumer
+ * wrote first */
+static void direct_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
     const bool dx = plan_needs_grad(p, n->in[0]);
-    c16_backward(&s->c16.shape, plan_val(p, n->in[0]), plan_grad(p, n->out[0]),
-                 dx ? mem_ptr(plan_param_mem(p, nid, 0, s->w_bwd_view)) : NULL, dx && plan_grad_accum(p, nid, 0),
-                 dx ? plan_grad(p, n->in[0]) : NULL, mem_ptr(plan_param_grad_begin(p, nid, 0, s->dw_view)),
-                 plan_buf(p, s->c16.scratch), s->c16.threads);
+    const float *x = plan_val(p, n->in[0]), *dy = plan_grad(p, n->out[0]);
+    const float *w = dx ? mem_ptr(plan_param_mem(p, nid, 0, s->w_bwd_view)) : NULL;
+    float *dxp = dx ? plan_grad(p, n->in[0]) : NULL, *dw = mem_ptr(plan_param_grad_begin(p, nid, 0, s->dw_view));
+    if (s->direct.s2)
+        s2_backward(&s->direct.s2_shape, x, dy, w, dx && plan_grad_accum(p, nid, 0), dxp, dw, plan_buf(p, s->direct.scratch),
+                    s->direct.threads);
+    else
+        c16_backward(&s->direct.shape, x, dy, w, dx && plan_grad_accum(p, nid, 0), dxp, dw, plan_buf(p, s->direct.scratch),
+                     s->direct.threads);
     plan_param_grad_end(p, nid, 0, s->dw_view);
 }
 
 static void conv_backward(plan *p, int nid) {
     node *n = &plan_graph(p)->nodes[nid];
     conv_state *s = plan_state(p, nid);
-    if (s->c16.on) {
-        own16_backward(p, nid);
+    if (s->direct.on) {
+        direct_backward(p, nid);
         return;
     }
     dnnl_memory_t dy = adapter_in(p, &s->ddst, plan_grad_mem(p, n->out[0]));
@@ -1122,11 +1163,12 @@ bool op_conv_output_sums(plan *p, int nid, int reader, double *sums) {
     const graph *g = plan_graph(p);
     conv_state *s = plan_state(p, nid);
     const int out = g->nodes[nid].out[0];
-    if (!plan_is_train(p) || strcmp(g->nodes[nid].op->type, "conv2d") != 0 || !s || !s->c16.on) return false;
-    if (graph_sole_reader(g, out) != reader) return false; /* nothing else reads (or overwrites) the output */
-    if ((s->c16.chunk_sums = plan_request(p, nid, LIFE_FWD, NULL, sizeof(double) * c16_chunk_sums(&s->c16.shape))) < 0)
+    if (!plan_is_train(p) || strcmp(g->nodes[nid].op->type, "conv2d") != 0 || !s || !s->direct.on || s->direct.s2)
         return false;
-    s->c16.sums = sums;
+    if (graph_sole_reader(g, out) != reader) return false; /* nothing else reads (or overwrites) the output */
+    if ((s->direct.chunk_sums = plan_request(p, nid, LIFE_FWD, NULL, sizeof(double) * c16_chunk_sums(&s->direct.shape))) < 0)
+        return false;
+    s->direct.sums = sums;
     return true;
 }
 

@@ -10,6 +10,7 @@ size_t c16_scratch_floats(int threads) { return (size_t)threads * 9 * TAP; }
 size_t c16_chunk_sums(const c16_shape *s) { return (size_t)(s->n * s->h + C16_CHUNK - 1) / C16_CHUNK * 32; }
 
 #ifdef __AVX512F__
+#include "ops/direct3x3.h"
 #include <immintrin.h>
 #include <omp.h>
 
@@ -140,14 +141,7 @@ static void image_row_taps(const c16_shape *s, const float *x, const float *dy, 
         __m512 xm = _mm512_setzero_ps(), x0 = _mm512_loadu_ps(xr);
         for (int ow = 0; ow < W; ow++) {
             const __m512 xp = ow + 1 < W ? _mm512_loadu_ps(xr + (size_t)(ow + 1) * 16) : _mm512_setzero_ps();
-            const float *d = dr + (size_t)ow * 16;
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) {
-                const __m512 v = _mm512_set1_ps(d[j]);
-                acc[0][j] = _mm512_fmadd_ps(xm, v, acc[0][j]);
-                acc[1][j] = _mm512_fmadd_ps(x0, v, acc[1][j]);
-                acc[2][j] = _mm512_fmadd_ps(xp, v, acc[2][j]);
-            }
+            taps3_by8(acc, xm, x0, xp, dr + (size_t)ow * 16);
             xm = x0;
             x0 = xp;
         }
