@@ -795,9 +795,13 @@ static size_t pack_buffers(plan *p) {
  * Intel AVX-512; CNN_THP=0 in the environment keeps 4 KB pages): resnet20 training at batch 128 +1% (higher in 9
  * of 11 pairs), efficientnet_b0 inference at batch 32 +3–5%, resnet50 inference +1%, resnet50 training within
  * noise. */
+bool plan_knob_enabled(const char *name) {
+    const char *e = getenv(name);
+    return !e || strcmp(e, "0");
+}
+
 static void *arena_alloc(size_t bytes) {
-    const char *knob = getenv("CNN_THP");
-    if (bytes < HUGE_PAGE || (knob && !strcmp(knob, "0"))) return aligned_alloc(64, align64(bytes ? bytes : 64));
+    if (bytes < HUGE_PAGE || !plan_knob_enabled("CNN_THP")) return aligned_alloc(64, align64(bytes ? bytes : 64));
     const size_t n = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
     void *a = aligned_alloc(HUGE_PAGE, n);
     if (a) madvise(a, n, MADV_HUGEPAGE); /* (advice: where it fails, 4 KB pages as before) */

@@ -63,6 +63,10 @@ int plan_absorbed(const plan *p, int nid, const char *type);
  * t's buffer, so that it holds t when nid starts; returns whether it does. */
 bool plan_output_over(plan *p, int nid, int next);
 
+/* The environment's A/B switches (CNN_THP here; CNN_WINOGRAD, CNN_OWN_SILU, CNN_NHWC16, CNN_CONV16, CNN_CONV_S2 in
+ * conv.c): on unless set to 0. */
+bool plan_knob_enabled(const char *name);
+
 /* ---- for ops, at compile time ---- */
 bool plan_is_train(const plan *p);                 /* the plan has a backward pass */
 bool plan_training_pass(const plan *p);            /* the current forward is in training mode */

@@ -231,13 +231,8 @@ static cnn_status bwd_weights_pd(const conv_geom *g, const dnnl_memory_desc_t *s
     return be_pd(pd, &cd, NULL, fpd, 1, "convolution backward weights");
 }
 
-/* The environment's A/B switches (CNN_WINOGRAD, CNN_OWN_SILU, CNN_NHWC16, CNN_CONV16): on unless set to 0. */
-static bool knob_enabled(const char *name) {
-    const char *e = getenv(name);
-    return !e || strcmp(e, "0");
-}
-static bool winograd_enabled(void) { return knob_enabled("CNN_WINOGRAD"); }
-static bool own_silu_enabled(void) { return knob_enabled("CNN_OWN_SILU"); }
+static bool winograd_enabled(void) { return plan_knob_enabled("CNN_WINOGRAD"); }
+static bool own_silu_enabled(void) { return plan_knob_enabled("CNN_OWN_SILU"); }
 
 /* A tensor of exactly one block of channels (16 on AVX-512) in the blocked layout nChw16c has the bytes of
  * nhwc, and oneDNN's backward weights kernel for nhwc descriptors is faster there: resnet20's 16 → 16
@@ -250,7 +245,7 @@ static bool own_silu_enabled(void) { return knob_enabled("CNN_OWN_SILU"); }
 static cnn_status nhwc_bwd_weights(const conv_geom *g, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                                    const_dnnl_primitive_desc_t fpd, dnnl_primitive_desc_t *pd, dnnl_memory_t bw_nhwc[2]) {
     /* the case measured: ungrouped, direct, 3×3 at stride 1, f32 */
-    if (!knob_enabled("CNN_NHWC16") || be_block() != 16 || src->ndims != 4 || src->data_type != dnnl_f32 ||
+    if (!plan_knob_enabled("CNN_NHWC16") || be_block() != 16 || src->ndims != 4 || src->data_type != dnnl_f32 ||
         src->dims[1] != 16 || dst->dims[1] != 16 || g->w.ndims != 4 || g->alg != dnnl_convolution_direct ||
         g->w.dims[2] != 3 || g->w.dims[3] != 3 || g->strides[0] != 1 || g->strides[1] != 1)
         return CNN_OK;
@@ -510,7 +505,7 @@ static bool own16_fits(const conv_attr *a, const conv_geom *g, const dnnl_memory
            c->groups == 1 && a->in_c == 16 && c->out_c == 16 && !a->window && !g->bias && !g->sum &&
            g->act == dnnl_alg_kind_undef && g->alg == dnnl_convolution_direct && src->data_type == dnnl_f32 &&
            be_md_equal(src, &bs) && be_md_equal(dst, &bd) && c16_fits((int)dst->dims[2], (int)dst->dims[3]) &&
-           knob_enabled("CNN_CONV16");
+           plan_knob_enabled("CNN_CONV16");
 }
 
 /* cnn.c's own direct kernels (conv_s2.h) take the 3×3 stride-2 convolutions of training plans whose channels
@@ -528,7 +523,7 @@ static bool own_s2_fits(const conv_attr *a, const conv_geom *g, bool train, cons
            c->dilation == 1 && c->groups == 1 && !a->window && !g->bias && !g->sum && g->act == dnnl_alg_kind_undef &&
            g->alg == dnnl_convolution_direct && src->data_type == dnnl_f32 && be_md_equal(src, &bs) &&
            be_md_equal(dst, &bd) && s2_fits(a->in_c, c->out_c, (int)src->dims[2], (int)src->dims[3]) &&
-           knob_enabled("CNN_CONV16") && knob_enabled("CNN_CONV_S2");
+           plan_knob_enabled("CNN_CONV16") && plan_knob_enabled("CNN_CONV_S2");
 }
 
 /* The weights in blocks of 16 channels each way, per tap: oneDNN's OIhw16i16o is conv16.h's C16_IO and

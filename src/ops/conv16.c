@@ -177,13 +177,7 @@ void c16_backward(const c16_shape *s, const float *x, const float *dy, const flo
                                    pf ? dy + (n + 1) * plane : NULL, part);
                 }
         }
-#pragma omp barrier
-#pragma omp for schedule(static)
-        for (int k = 0; k < 9 * TAP; k += 16) {
-            __m512 sum = _mm512_loadu_ps(scratch + k);
-            for (int u = 1; u < nt; u++) sum = _mm512_add_ps(sum, _mm512_loadu_ps(scratch + (size_t)u * 9 * TAP + k));
-            _mm512_storeu_ps(dw + k, sum);
-        }
+        sum_thread_parts(dw, scratch, 9 * TAP, nt);
     }
 }
 #else

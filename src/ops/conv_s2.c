@@ -197,13 +197,7 @@ void s2_backward(const s2_shape *s, const float *x, const float *dy, const float
                                            pf && ib == 0 ? dyi + yplane : NULL, part);
                         }
         }
-#pragma omp barrier
-#pragma omp for schedule(static)
-        for (size_t k = 0; k < wfloats; k += 16) {
-            __m512 sum = _mm512_loadu_ps(scratch + k);
-            for (int u = 1; u < nt; u++) sum = _mm512_add_ps(sum, _mm512_loadu_ps(scratch + (size_t)u * wfloats + k));
-            _mm512_storeu_ps(dw + k, sum);
-        }
+        sum_thread_parts(dw, scratch, wfloats, nt);
     }
 }
 #else
